@@ -1,0 +1,187 @@
+export const id = 880;
+export const ids = [880];
+export const modules = {
+
+/***/ 7880:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+
+// EXPORTS
+__webpack_require__.d(__webpack_exports__, {
+  postgresProvider: () => (/* binding */ postgresProvider)
+});
+
+// EXTERNAL MODULE: ./node_modules/pg/esm/index.mjs
+var esm = __webpack_require__(3849);
+// EXTERNAL MODULE: ./src/util/errors.ts
+var errors = __webpack_require__(17);
+// EXTERNAL MODULE: ./src/util/retry.ts
+var retry = __webpack_require__(4266);
+;// CONCATENATED MODULE: ./src/providers/types.ts
+const MARKER_PREFIX = 'ephemeral-credentials:v1 ';
+/** Serialises a marker for a comment or attribute. */
+function encodeMarker(marker) {
+    return MARKER_PREFIX + JSON.stringify(marker);
+}
+/** Reads a stored marker; undefined when the text is not one of ours. */
+function decodeMarker(text) {
+    if (!text?.startsWith(MARKER_PREFIX))
+        return undefined;
+    try {
+        const marker = JSON.parse(text.slice(MARKER_PREFIX.length));
+        return marker.tool === 'ephemeral-credentials' ? marker : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/providers/postgres.ts
+
+
+
+
+const { Client, escapeIdentifier: id, escapeLiteral: lit } = esm/* default */.Ay;
+// SQLSTATE 42704 undefined_object: the role is already gone.
+const ROLE_GONE = '42704';
+// SQLSTATE 42501 insufficient_privilege.
+const NO_PRIVILEGE = '42501';
+/** A PostgreSQL provider bound to one admin URL. */
+function postgresProvider(admin, connectTimeoutMs) {
+    const host = admin.url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const port = Number(admin.url.port || 5432);
+    const where = `${host}:${port}`;
+    const sslmode = admin.url.searchParams.get('sslmode');
+    async function withClient(fn) {
+        // Only the connect is retried: nothing has been sent, so nothing can be done twice.
+        const client = await (0,retry/* retry */.L)(async () => {
+            const c = new Client({
+                connectionString: admin.url.href,
+                connectionTimeoutMillis: connectTimeoutMs,
+                application_name: 'ephemeral-credentials'
+            });
+            c.on('error', () => undefined); // a dropped idle connection must not crash the process
+            try {
+                await c.connect();
+                return c;
+            }
+            catch (err) {
+                await c.end().catch(() => undefined);
+                throw err;
+            }
+        }, { attempts: 3, baseMs: 200, maxMs: 2000, retryable: retry/* isNetworkError */.T });
+        try {
+            return await fn(client);
+        }
+        finally {
+            await client.end().catch(() => undefined);
+        }
+    }
+    async function revokeWith(client, username) {
+        const found = await client.query(`SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`, [username]);
+        if (found.rowCount === 0)
+            return 'absent';
+        if (!decodeMarker(found.rows[0].marker)) {
+            throw new Error(`role "${username}" was not created by ephemeral-credentials; left alone`);
+        }
+        const role = id(username);
+        try {
+            // Refuse new logins first, so no session can slip in between terminate and drop.
+            await client.query(`ALTER ROLE ${role} NOLOGIN`);
+            await client.query(`SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1`, [username]);
+            try {
+                await client.query(`REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}`);
+            }
+            catch (err) {
+                // An admin without membership in the role cannot reassign; DROP ROLE then says what it owns.
+                if (err.code !== NO_PRIVILEGE)
+                    throw err;
+            }
+            await client.query(`DROP ROLE ${role}`);
+            return 'revoked';
+        }
+        catch (err) {
+            if (err.code === ROLE_GONE)
+                return 'absent';
+            throw err;
+        }
+    }
+    return {
+        async issue(req) {
+            const role = id(req.username);
+            const statements = [
+                `CREATE ROLE ${role} LOGIN PASSWORD ${lit(req.password)} VALID UNTIL ${lit(req.expiresAt.toISOString())}`,
+                ...(req.roles.length ? [`GRANT ${req.roles.map(id).join(', ')} TO ${role}`] : []),
+                `COMMENT ON ROLE ${role} IS ${lit(encodeMarker(req.marker))}`
+            ];
+            try {
+                // One simple-protocol query is one implicit transaction: all statements or none.
+                await withClient((client) => client.query(statements.join(';\n')));
+            }
+            catch (err) {
+                throw (0,errors/* withContext */.eQ)(`Could not create PostgreSQL user on ${where}`, err);
+            }
+            const url = new URL(`postgres://${host.includes(':') ? `[${host}]` : host}:${port}`);
+            url.username = req.username;
+            url.password = req.password;
+            url.pathname = `/${encodeURIComponent(req.database)}`;
+            if (sslmode)
+                url.searchParams.set('sslmode', sslmode);
+            const env = {
+                DATABASE_URL: url.href,
+                PGHOST: host,
+                PGPORT: String(port),
+                PGUSER: req.username,
+                PGPASSWORD: req.password,
+                PGDATABASE: req.database
+            };
+            if (sslmode)
+                env.PGSSLMODE = sslmode;
+            return { username: req.username, host, port, database: req.database, url: url.href, env, expiresAt: req.expiresAt };
+        },
+        async revoke(username) {
+            try {
+                return await withClient((client) => revokeWith(client, username));
+            }
+            catch (err) {
+                throw (0,errors/* withContext */.eQ)(`Could not revoke PostgreSQL user ${username} on ${where}`, err);
+            }
+        },
+        async sweep({ dryRun }) {
+            try {
+                return await withClient(async (client) => {
+                    const { rows } = await client.query(`SELECT rolname, rolvaliduntil < now() AS expired, d.marker
+               FROM pg_roles, LATERAL (SELECT shobj_description(oid, 'pg_authid') AS marker) d
+              WHERE starts_with(d.marker, $1)`, [MARKER_PREFIX]);
+                    const expired = rows
+                        .filter((r) => r.expired ?? pastMarkerExpiry(r.marker))
+                        .map((r) => r.rolname)
+                        .sort();
+                    if (dryRun)
+                        return expired;
+                    const swept = [];
+                    // Another sweeper may drop the same role first; "absent" is then not ours to report.
+                    for (const name of expired)
+                        if ((await revokeWith(client, name)) === 'revoked')
+                            swept.push(name);
+                    return swept;
+                });
+            }
+            catch (err) {
+                throw (0,errors/* withContext */.eQ)(`Could not sweep PostgreSQL users on ${where}`, err);
+            }
+        }
+    };
+}
+// A marked role whose VALID UNTIL someone cleared still expires by its marker.
+function pastMarkerExpiry(text) {
+    const marker = decodeMarker(text);
+    return marker ? Date.parse(marker.expires) < Date.now() : false;
+}
+
+
+/***/ })
+
+};
+
+//# sourceMappingURL=880.index.js.map

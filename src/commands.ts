@@ -1,0 +1,140 @@
+import { parseArgs } from 'node:util';
+import { issue } from './issue.js';
+import { cliPlatform, renderVars, writePrivateFile } from './platform/cli.js';
+import { revoke, sweep } from './revoke.js';
+import { readBoolean, readSettings, readTarget } from './settings.js';
+import { errorMessage, InputError } from './util/errors.js';
+
+type FlagSpec = Record<string, { type: 'string' | 'boolean' }>;
+
+const text = (...names: string[]): FlagSpec =>
+  Object.fromEntries(names.map((name) => [name, { type: 'string' as const }]));
+
+const COMMANDS: Record<string, { flags: FlagSpec; help: string }> = {
+  issue: {
+    flags: text(
+      'provider', 'admin-url', 'broker-url', 'profile', 'roles', 'database', 'ttl', 'username-prefix',
+      'env-prefix', 'audience', 'id-token-env', 'vars-file', 'state-file', 'format', 'connect-timeout'
+    ),
+    help: `ephemeral-credentials issue --provider P --admin-url URL [options]
+
+Creates a user for this job and prints its variables (or writes them to --vars-file).
+  --provider P          postgres
+  --admin-url URL       admin connection URL (better from EPHEMERAL_CREDENTIALS_ADMIN_URL)
+  --roles R             roles to grant, comma separated
+  --database NAME       database in the exported URL (default: the admin URL's)
+  --ttl D               lifetime, e.g. 15m, 1h30m (default 1h, at most 12h)
+  --username-prefix P   start of the user name (default ci)
+  --env-prefix P        prefix for every variable name
+  --id-token-env VAR    variable that holds the job's OIDC token (GitLab id_tokens:)
+  --vars-file PATH      write NAME='value' lines here (mode 0600) instead of stdout
+  --state-file PATH     write what revoke needs here (mode 0600; never a password)
+  --format env|json     output form on stdout (default env)
+  --connect-timeout D   give up connecting after D (default 10s)`
+  },
+  revoke: {
+    flags: text('state-file', 'admin-url', 'connect-timeout'),
+    help: `ephemeral-credentials revoke --state-file PATH [--admin-url URL]
+
+Ends the sessions of the user in the state file and drops it. Revoking twice is not an error.
+The admin URL is not in the state file: pass it again or set EPHEMERAL_CREDENTIALS_ADMIN_URL.`
+  },
+  sweep: {
+    flags: { ...text('provider', 'admin-url', 'connect-timeout'), 'dry-run': { type: 'boolean' } },
+    help: `ephemeral-credentials sweep --provider P --admin-url URL [--dry-run]
+
+Revokes every expired user that ephemeral-credentials created (proven by its marker, never by
+name). --dry-run only lists them.`
+  },
+  serve: {
+    flags: text('config'),
+    help: `ephemeral-credentials serve --config FILE
+
+Runs the broker (not available in this version yet).`
+  },
+  demo: {
+    flags: {},
+    help: `ephemeral-credentials demo
+
+Runs the whole life of a credential on this machine: an embedded PostgreSQL, a local OIDC
+issuer, issue, connect as the new user, revoke, and show that the login now fails.`
+  }
+};
+
+const USAGE = `usage: ephemeral-credentials <command> [options]
+
+commands:
+  issue    create a short-lived user for this job
+  revoke   drop the user in a state file
+  sweep    drop expired users this tool created
+  serve    run the broker
+  demo     show the whole life of a credential on this machine
+
+Every --flag can also be set as EPHEMERAL_CREDENTIALS_<FLAG>. Run a command with --help for more.`;
+
+/** Runs one CLI command and returns its exit code: 0 ok, 1 failure, 2 bad usage or bad input. */
+export async function runCli(argv: string[], out: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    out(`${USAGE}\n`);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`unknown command "${name}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    flags = parseArgs({ args: rest, options: { ...command.flags, help: { type: 'boolean', short: 'h' } }, strict: true })
+      .values as typeof flags;
+  } catch (err) {
+    process.stderr.write(`${errorMessage(err)}\n\n${command.help}\n`);
+    return 2;
+  }
+  if (flags.help) {
+    out(`${command.help}\n`);
+    return 0;
+  }
+  try {
+    await COMMAND_RUNNERS[name]!(flags, out);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`error: ${errorMessage(err)}\n`);
+    return err instanceof InputError ? 2 : 1;
+  }
+}
+
+type Runner = (flags: Record<string, string | boolean | undefined>, out: (text: string) => void) => Promise<void>;
+
+const COMMAND_RUNNERS: Record<string, Runner> = {
+  async issue(flags, out) {
+    const platform = cliPlatform(flags);
+    const format = platform.input('format') || 'env';
+    if (format !== 'env' && format !== 'json') throw new InputError(`format "${format}" is not known; use env or json`);
+    const settings = readSettings(platform.input);
+    await issue(settings, platform);
+    const varsFile = platform.input('vars-file');
+    if (varsFile) writePrivateFile(varsFile, renderVars(platform.vars));
+    else out(format === 'json' ? `${JSON.stringify(platform.vars, null, 2)}\n` : renderVars(platform.vars));
+  },
+  async revoke(flags) {
+    const platform = cliPlatform(flags);
+    if (!platform.input('state-file')) throw new InputError('revoke needs --state-file');
+    const state = await platform.loadState();
+    if (!state) throw new InputError(`state file ${platform.input('state-file')} is empty`);
+    await revoke(state, platform);
+  },
+  async sweep(flags, out) {
+    const platform = cliPlatform(flags);
+    const dryRun = readBoolean('dry-run', platform.input('dry-run'), false);
+    await sweep(readTarget(platform.input), dryRun, (line) => out(`${line}\n`));
+  },
+  async serve() {
+    throw new InputError('serve (broker mode) is not available in this version yet');
+  },
+  async demo(_flags, out) {
+    const { runDemo } = await import('./demo/demo.js');
+    await runDemo((line) => out(`${line}\n`));
+  }
+};

@@ -1,0 +1,30 @@
+import type { RunIdentity } from '../oidc/identity.js';
+import type { TokenSource } from '../oidc/token.js';
+import type { LeaseState } from '../state.js';
+
+/** One credential's facts for the job summary. */
+export interface SummaryFacts {
+  username: string;
+  roles: string[];
+  database: string;
+  target: string;
+  expiresAt: string;
+}
+
+/** Where we run: GitHub, GitLab, a plain CLI or a test. issue and revoke only talk to this. */
+export interface Platform {
+  /** Reads an input or flag by its kebab-case name; "" when unset. */
+  input(name: string): string;
+  tokens: TokenSource;
+  identity(claims?: Record<string, unknown>): RunIdentity;
+  /** Hides one exact string from every later log line. */
+  mask(secret: string): void;
+  exportVariable(name: string, value: string): void;
+  setOutput(name: string, value: string): void;
+  saveState(state: LeaseState): Promise<void>;
+  loadState(): Promise<LeaseState | undefined>;
+  info(message: string): void;
+  warning(message: string): void;
+  summary(facts: SummaryFacts): Promise<void>;
+  summaryRevoked(state: LeaseState, when: Date): Promise<void>;
+}

@@ -1,0 +1,155 @@
+import pg from 'pg';
+import type { AdminUrl } from '../settings.js';
+import { withContext } from '../util/errors.js';
+import { isNetworkError, retry } from '../util/retry.js';
+import {
+  type CredentialProvider,
+  type IssueRequest,
+  type IssuedCredential,
+  decodeMarker,
+  encodeMarker,
+  MARKER_PREFIX
+} from './types.js';
+
+const { Client, escapeIdentifier: id, escapeLiteral: lit } = pg;
+
+// SQLSTATE 42704 undefined_object: the role is already gone.
+const ROLE_GONE = '42704';
+// SQLSTATE 42501 insufficient_privilege.
+const NO_PRIVILEGE = '42501';
+
+/** A PostgreSQL provider bound to one admin URL. */
+export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): CredentialProvider {
+  const host = admin.url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(admin.url.port || 5432);
+  const where = `${host}:${port}`;
+  const sslmode = admin.url.searchParams.get('sslmode');
+
+  async function withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    // Only the connect is retried: nothing has been sent, so nothing can be done twice.
+    const client = await retry(
+      async () => {
+        const c = new Client({
+          connectionString: admin.url.href,
+          connectionTimeoutMillis: connectTimeoutMs,
+          application_name: 'ephemeral-credentials'
+        });
+        c.on('error', () => undefined); // a dropped idle connection must not crash the process
+        try {
+          await c.connect();
+          return c;
+        } catch (err) {
+          await c.end().catch(() => undefined);
+          throw err;
+        }
+      },
+      { attempts: 3, baseMs: 200, maxMs: 2000, retryable: isNetworkError }
+    );
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async function revokeWith(client: pg.Client, username: string): Promise<'revoked' | 'absent'> {
+    const found = await client.query<{ marker: string | null }>(
+      `SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`,
+      [username]
+    );
+    if (found.rowCount === 0) return 'absent';
+    if (!decodeMarker(found.rows[0]!.marker)) {
+      throw new Error(`role "${username}" was not created by ephemeral-credentials; left alone`);
+    }
+    const role = id(username);
+    try {
+      // Refuse new logins first, so no session can slip in between terminate and drop.
+      await client.query(`ALTER ROLE ${role} NOLOGIN`);
+      await client.query(
+        `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1`,
+        [username]
+      );
+      try {
+        await client.query(`REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}`);
+      } catch (err) {
+        // An admin without membership in the role cannot reassign; DROP ROLE then says what it owns.
+        if ((err as { code?: string }).code !== NO_PRIVILEGE) throw err;
+      }
+      await client.query(`DROP ROLE ${role}`);
+      return 'revoked';
+    } catch (err) {
+      if ((err as { code?: string }).code === ROLE_GONE) return 'absent';
+      throw err;
+    }
+  }
+
+  return {
+    async issue(req: IssueRequest): Promise<IssuedCredential> {
+      const role = id(req.username);
+      const statements = [
+        `CREATE ROLE ${role} LOGIN PASSWORD ${lit(req.password)} VALID UNTIL ${lit(req.expiresAt.toISOString())}`,
+        ...(req.roles.length ? [`GRANT ${req.roles.map(id).join(', ')} TO ${role}`] : []),
+        `COMMENT ON ROLE ${role} IS ${lit(encodeMarker(req.marker))}`
+      ];
+      try {
+        // One simple-protocol query is one implicit transaction: all statements or none.
+        await withClient((client) => client.query(statements.join(';\n')));
+      } catch (err) {
+        throw withContext(`Could not create PostgreSQL user on ${where}`, err);
+      }
+      const url = new URL(`postgres://${host.includes(':') ? `[${host}]` : host}:${port}`);
+      url.username = req.username;
+      url.password = req.password;
+      url.pathname = `/${encodeURIComponent(req.database)}`;
+      if (sslmode) url.searchParams.set('sslmode', sslmode);
+      const env: Record<string, string> = {
+        DATABASE_URL: url.href,
+        PGHOST: host,
+        PGPORT: String(port),
+        PGUSER: req.username,
+        PGPASSWORD: req.password,
+        PGDATABASE: req.database
+      };
+      if (sslmode) env.PGSSLMODE = sslmode;
+      return { username: req.username, host, port, database: req.database, url: url.href, env, expiresAt: req.expiresAt };
+    },
+
+    async revoke(username: string) {
+      try {
+        return await withClient((client) => revokeWith(client, username));
+      } catch (err) {
+        throw withContext(`Could not revoke PostgreSQL user ${username} on ${where}`, err);
+      }
+    },
+
+    async sweep({ dryRun }) {
+      try {
+        return await withClient(async (client) => {
+          const { rows } = await client.query<{ rolname: string; expired: boolean | null; marker: string }>(
+            `SELECT rolname, rolvaliduntil < now() AS expired, d.marker
+               FROM pg_roles, LATERAL (SELECT shobj_description(oid, 'pg_authid') AS marker) d
+              WHERE starts_with(d.marker, $1)`,
+            [MARKER_PREFIX]
+          );
+          const expired = rows
+            .filter((r) => r.expired ?? pastMarkerExpiry(r.marker))
+            .map((r) => r.rolname)
+            .sort();
+          if (dryRun) return expired;
+          const swept: string[] = [];
+          // Another sweeper may drop the same role first; "absent" is then not ours to report.
+          for (const name of expired) if ((await revokeWith(client, name)) === 'revoked') swept.push(name);
+          return swept;
+        });
+      } catch (err) {
+        throw withContext(`Could not sweep PostgreSQL users on ${where}`, err);
+      }
+    }
+  };
+}
+
+// A marked role whose VALID UNTIL someone cleared still expires by its marker.
+function pastMarkerExpiry(text: string): boolean {
+  const marker = decodeMarker(text);
+  return marker ? Date.parse(marker.expires) < Date.now() : false;
+}

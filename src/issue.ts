@@ -39,8 +39,9 @@ export async function issue(
   const password = makePassword();
   maskAll(platform, password); // before the password exists anywhere else
 
-  const created = new Date(Math.floor(Date.now() / 1000) * 1000);
-  const expiresAt = new Date(created.getTime() + settings.ttlSeconds * 1000);
+  const created = new Date();
+  // Whole seconds, rounded up: the credential lives at least as long as asked.
+  const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + settings.ttlSeconds) * 1000);
   const credential = await provider.issue({
     username,
     password,
@@ -83,6 +84,7 @@ export async function issue(
         platform.exportVariable(settings.envPrefix + name, value);
       }
     }
+    await platform.flush();
     platform.info(
       `Created ${settings.provider} user ${username} on ${state.target}` +
         ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${formatDuration(settings.ttlSeconds)}` +

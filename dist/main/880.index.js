@@ -46,6 +46,10 @@ const { Client, escapeIdentifier: id, escapeLiteral: lit } = esm/* default */.Ay
 const ROLE_GONE = '42704';
 // SQLSTATE 42501 insufficient_privilege.
 const NO_PRIVILEGE = '42501';
+// Two revokers of one role (post step and sweep, or two sweeps) collide on its catalog row;
+// the next attempt finds the role gone or finishes the job.
+const isConcurrentUpdate = (err) => /tuple concurrently (updated|deleted)/.test(err?.message ?? '') ||
+    ['40001', '40P01'].includes(err?.code ?? '');
 /** A PostgreSQL provider bound to one admin URL. */
 function postgresProvider(admin, connectTimeoutMs) {
     const host = admin.url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -77,7 +81,15 @@ function postgresProvider(admin, connectTimeoutMs) {
             await client.end().catch(() => undefined);
         }
     }
-    async function revokeWith(client, username) {
+    function revokeWith(client, username) {
+        return (0,retry/* retry */.L)(() => revokeOnce(client, username), {
+            attempts: 4,
+            baseMs: 50,
+            maxMs: 500,
+            retryable: isConcurrentUpdate
+        });
+    }
+    async function revokeOnce(client, username) {
         const found = await client.query(`SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`, [username]);
         if (found.rowCount === 0)
             return 'absent';
@@ -89,13 +101,17 @@ function postgresProvider(admin, connectTimeoutMs) {
             // Refuse new logins first, so no session can slip in between terminate and drop.
             await client.query(`ALTER ROLE ${role} NOLOGIN`);
             await client.query(`SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1`, [username]);
+            const reassign = `REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}`;
             try {
-                await client.query(`REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}`);
+                await client.query(reassign);
             }
             catch (err) {
-                // An admin without membership in the role cannot reassign; DROP ROLE then says what it owns.
                 if (err.code !== NO_PRIVILEGE)
                     throw err;
+                // Since PostgreSQL 16 a CREATEROLE admin holds only ADMIN OPTION on the roles it made;
+                // joining the role, which is dropped next anyway, gives it the right to reassign.
+                await client.query(`GRANT ${role} TO CURRENT_USER`);
+                await client.query(reassign);
             }
             await client.query(`DROP ROLE ${role}`);
             return 'revoked';
@@ -137,7 +153,15 @@ function postgresProvider(admin, connectTimeoutMs) {
             };
             if (sslmode)
                 env.PGSSLMODE = sslmode;
-            return { username: req.username, host, port, database: req.database, url: url.href, env, expiresAt: req.expiresAt };
+            return {
+                username: req.username,
+                host,
+                port,
+                database: req.database,
+                url: url.href,
+                env,
+                expiresAt: req.expiresAt
+            };
         },
         async revoke(username) {
             try {
@@ -160,10 +184,20 @@ function postgresProvider(admin, connectTimeoutMs) {
                     if (dryRun)
                         return expired;
                     const swept = [];
-                    // Another sweeper may drop the same role first; "absent" is then not ours to report.
-                    for (const name of expired)
-                        if ((await revokeWith(client, name)) === 'revoked')
-                            swept.push(name);
+                    const failed = [];
+                    for (const name of expired) {
+                        try {
+                            // Another sweeper may drop the same role first; "absent" is then not ours to report.
+                            if ((await revokeWith(client, name)) === 'revoked')
+                                swept.push(name);
+                        }
+                        catch (err) {
+                            failed.push(`${name} (${(0,errors/* errorMessage */.gJ)(err)})`); // one stuck role must not shield the rest
+                        }
+                    }
+                    if (failed.length) {
+                        throw new Error(`revoked ${swept.length}, but could not revoke ${failed.join('; ')}`);
+                    }
                     return swept;
                 });
             }

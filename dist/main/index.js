@@ -28706,12 +28706,17 @@ var retry = __nccwpck_require__(4266);
 
 
 
+// @actions/core flattens a network failure into text ("Error Code : undefined ... ECONNREFUSED").
+const FLATTENED_NETWORK_ERROR = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)\b/;
 /** An error a token request may succeed after: network trouble, throttling or a server error. */
 function isTransientTokenError(err) {
     if ((0,retry/* isNetworkError */.T)(err))
         return true;
     const message = err instanceof Error ? err.message : String(err);
-    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ?? err.statusCode;
+    if (FLATTENED_NETWORK_ERROR.test(message))
+        return true;
+    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ??
+        err?.statusCode;
     const code = Number(status);
     return code === 429 || code >= 500;
 }
@@ -28792,8 +28797,9 @@ async function issue(settings, platform, providerFor = loadProvider) {
     const username = (0,names/* makeUsername */.v4)(settings.usernamePrefix, (0,oidc_identity/* runKey */.r7)(identity));
     const password = (0,names/* makePassword */.WR)();
     maskAll(platform, password); // before the password exists anywhere else
-    const created = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const expiresAt = new Date(created.getTime() + settings.ttlSeconds * 1000);
+    const created = new Date();
+    // Whole seconds, rounded up: the credential lives at least as long as asked.
+    const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + settings.ttlSeconds) * 1000);
     const credential = await provider.issue({
         username,
         password,
@@ -28835,6 +28841,7 @@ async function issue(settings, platform, providerFor = loadProvider) {
                 platform.exportVariable(settings.envPrefix + name, value);
             }
         }
+        await platform.flush();
         platform.info(`Created ${settings.provider} user ${username} on ${state.target}` +
             ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)}` +
             ` until ${state.expiresAt}`);
@@ -28902,7 +28909,12 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 
 /** The key a user name's hash is made from: stable for one run, free of readable claim text. */
 function runKey(identity) {
-    return [identity.platform, identity.repository_id ?? identity.repository, identity.run_id, identity.run_attempt]
+    return [
+        identity.platform,
+        identity.repository_id ?? identity.repository,
+        identity.run_id,
+        identity.run_attempt
+    ]
         .map((part) => part ?? '')
         .join(':');
 }
@@ -31950,7 +31962,7 @@ function parseState(text) {
     catch {
         throw new Error('the saved state is not JSON; it was not written by ephemeral-credentials');
     }
-    if (state.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
+    if (state?.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
         throw new Error('the saved state is not one this version understands');
     }
     return state;
@@ -31974,6 +31986,7 @@ function githubPlatform(env = process.env) {
         mask: (secret) => setSecret(secret),
         exportVariable: (name, value) => exportVariable(name, value),
         setOutput: (name, value) => setOutput(name, value),
+        flush: async () => undefined, // the runner's files are written as we go
         async saveState(state) {
             saveState(STATE_KEY, stringifyState(state));
         },
@@ -31994,14 +32007,21 @@ function githubPlatform(env = process.env) {
                     { data: 'database', header: true },
                     { data: 'expires at', header: true }
                 ],
-                [facts.username, facts.roles.join(', ') || '(none)', `${facts.database} on ${facts.target}`, facts.expiresAt]
+                [
+                    facts.username,
+                    facts.roles.join(', ') || '(none)',
+                    `${facts.database} on ${facts.target}`,
+                    facts.expiresAt
+                ]
             ])
                 .write();
         },
         async summaryRevoked(state, when) {
             if (!hasSummary())
                 return;
-            await summary.addRaw(`User ${state.username} revoked at ${when.toISOString()}.`, true).write();
+            await summary
+                .addRaw(`User ${state.username} revoked at ${when.toISOString()}.`, true)
+                .write();
         },
         fail: (message) => setFailed(message)
     };
@@ -32054,7 +32074,7 @@ function readSettings(get) {
     if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
     }
-    const database = get('database') || decodeURIComponent(adminUrl.url.pathname.slice(1));
+    const database = get('database') || decodeOr(adminUrl.url.pathname.slice(1));
     if (!database)
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('database is not set and the admin-url names none');
     checkSqlName('database', database);
@@ -32104,12 +32124,20 @@ function parseAdminUrl(provider, text) {
         // The text may hold a password, so it is not echoed.
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url is not a URL (value hidden); use ${example}`);
     }
-    if (url.password)
-        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(decodeURIComponent(url.password));
+    if (url.password) {
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(url.password); // as written, e.g. "a&b%40c"
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(decodeOr(url.password));
+    }
     const shown = new URL(url.href);
     if (shown.password)
         shown.password = '***';
-    const redacted = shown.href;
+    // libpq also takes ?password=, and a URL without a host (no scheme?) may hold one anywhere.
+    const queryPassword = shown.searchParams.get('password');
+    if (queryPassword) {
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(queryPassword);
+        shown.searchParams.set('password', '***');
+    }
+    const redacted = shown.host ? shown.href : '(value hidden)';
     if (!URL_SCHEMES[provider]?.includes(url.protocol)) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" is not a ${provider} URL; use ${example}`);
     }
@@ -32120,6 +32148,15 @@ function parseAdminUrl(provider, text) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" has a bad port; use ${example}`);
     }
     return { url, redacted };
+}
+// The driver takes a % that starts no escape literally, so must we.
+function decodeOr(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
 }
 /** Splits a comma- or newline-separated role list and checks each name. */
 function parseRoles(text) {
@@ -32218,10 +32255,12 @@ function redact(text) {
         out = out.split(s).join('***');
     return out;
 }
-/** The message of any thrown value, with secrets stripped. */
+/** The message of any thrown value, with a driver's detail and hint, and secrets stripped. */
 function errorMessage(err) {
     const text = err instanceof Error ? err.message || err.name : String(err);
-    return redact(text);
+    const { detail, hint } = (err ?? {});
+    const extra = [detail, hint].filter((part) => typeof part === 'string' && part !== '');
+    return redact(extra.length ? `${text} (${extra.join('; ')})` : text);
 }
 /** Wraps an error with context ("Could not create PostgreSQL user on db:5432: ..."). */
 function withContext(context, err) {

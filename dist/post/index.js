@@ -31332,7 +31332,12 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 
 /** The key a user name's hash is made from: stable for one run, free of readable claim text. */
 function runKey(identity) {
-    return [identity.platform, identity.repository_id ?? identity.repository, identity.run_id, identity.run_attempt]
+    return [
+        identity.platform,
+        identity.repository_id ?? identity.repository,
+        identity.run_id,
+        identity.run_attempt
+    ]
         .map((part) => part ?? '')
         .join(':');
 }
@@ -31419,7 +31424,7 @@ function parseState(text) {
     catch {
         throw new Error('the saved state is not JSON; it was not written by ephemeral-credentials');
     }
-    if (state.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
+    if (state?.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
         throw new Error('the saved state is not one this version understands');
     }
     return state;
@@ -31443,6 +31448,7 @@ function githubPlatform(env = process.env) {
         mask: (secret) => setSecret(secret),
         exportVariable: (name, value) => exportVariable(name, value),
         setOutput: (name, value) => setOutput(name, value),
+        flush: async () => undefined, // the runner's files are written as we go
         async saveState(state) {
             saveState(STATE_KEY, stringifyState(state));
         },
@@ -31463,14 +31469,21 @@ function githubPlatform(env = process.env) {
                     { data: 'database', header: true },
                     { data: 'expires at', header: true }
                 ],
-                [facts.username, facts.roles.join(', ') || '(none)', `${facts.database} on ${facts.target}`, facts.expiresAt]
+                [
+                    facts.username,
+                    facts.roles.join(', ') || '(none)',
+                    `${facts.database} on ${facts.target}`,
+                    facts.expiresAt
+                ]
             ])
                 .write();
         },
         async summaryRevoked(state, when) {
             if (!hasSummary())
                 return;
-            await summary.addRaw(`User ${state.username} revoked at ${when.toISOString()}.`, true).write();
+            await summary
+                .addRaw(`User ${state.username} revoked at ${when.toISOString()}.`, true)
+                .write();
         },
         fail: (message) => setFailed(message)
     };
@@ -31608,7 +31621,7 @@ function readSettings(get) {
     if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
         throw new InputError(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
     }
-    const database = get('database') || decodeURIComponent(adminUrl.url.pathname.slice(1));
+    const database = get('database') || decodeOr(adminUrl.url.pathname.slice(1));
     if (!database)
         throw new InputError('database is not set and the admin-url names none');
     checkSqlName('database', database);
@@ -31658,12 +31671,20 @@ function parseAdminUrl(provider, text) {
         // The text may hold a password, so it is not echoed.
         throw new errors/* InputError */.dz(`admin-url is not a URL (value hidden); use ${example}`);
     }
-    if (url.password)
-        (0,errors/* registerSecret */.cl)(decodeURIComponent(url.password));
+    if (url.password) {
+        (0,errors/* registerSecret */.cl)(url.password); // as written, e.g. "a&b%40c"
+        (0,errors/* registerSecret */.cl)(decodeOr(url.password));
+    }
     const shown = new URL(url.href);
     if (shown.password)
         shown.password = '***';
-    const redacted = shown.href;
+    // libpq also takes ?password=, and a URL without a host (no scheme?) may hold one anywhere.
+    const queryPassword = shown.searchParams.get('password');
+    if (queryPassword) {
+        (0,errors/* registerSecret */.cl)(queryPassword);
+        shown.searchParams.set('password', '***');
+    }
+    const redacted = shown.host ? shown.href : '(value hidden)';
     if (!URL_SCHEMES[provider]?.includes(url.protocol)) {
         throw new errors/* InputError */.dz(`admin-url "${redacted}" is not a ${provider} URL; use ${example}`);
     }
@@ -31674,6 +31695,15 @@ function parseAdminUrl(provider, text) {
         throw new errors/* InputError */.dz(`admin-url "${redacted}" has a bad port; use ${example}`);
     }
     return { url, redacted };
+}
+// The driver takes a % that starts no escape literally, so must we.
+function decodeOr(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
 }
 /** Splits a comma- or newline-separated role list and checks each name. */
 function parseRoles(text) {
@@ -31744,7 +31774,9 @@ async function revokeAtJobEnd(platform, providerFor = load_loadProvider) {
         await revoke(state, platform, providerFor);
     }
     catch (err) {
-        const expiry = state ? ` It still expires at ${state.expiresAt}, enforced by the database.` : '';
+        const expiry = state
+            ? ` It still expires at ${state.expiresAt}, enforced by the database.`
+            : '';
         platform.warning(`Could not revoke the credential: ${(0,errors/* errorMessage */.gJ)(err)}.${expiry}`);
     }
 }
@@ -31782,10 +31814,12 @@ function redact(text) {
         out = out.split(s).join('***');
     return out;
 }
-/** The message of any thrown value, with secrets stripped. */
+/** The message of any thrown value, with a driver's detail and hint, and secrets stripped. */
 function errorMessage(err) {
     const text = err instanceof Error ? err.message || err.name : String(err);
-    return redact(text);
+    const { detail, hint } = (err ?? {});
+    const extra = [detail, hint].filter((part) => typeof part === 'string' && part !== '');
+    return redact(extra.length ? `${text} (${extra.join('; ')})` : text);
 }
 /** Wraps an error with context ("Could not create PostgreSQL user on db:5432: ..."). */
 function withContext(context, err) {

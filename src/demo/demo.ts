@@ -26,7 +26,9 @@ export async function runDemo(say: (line: string) => void): Promise<void> {
     sub: 'repo:acme/app:ref:refs/heads/main'
   });
   try {
-    say(`   PostgreSQL listens on port ${db.port}. Creating role app_readonly and a table it may read.`);
+    say(
+      `   PostgreSQL listens on port ${db.port}. Creating role app_readonly and a table it may read.`
+    );
     await withClient(db.adminUrl, (c) =>
       c.query(`CREATE ROLE app_readonly NOLOGIN;
                CREATE TABLE orders (id int PRIMARY KEY, item text);
@@ -43,6 +45,7 @@ export async function runDemo(say: (line: string) => void): Promise<void> {
         roles: 'app_readonly',
         ttl: '15m',
         'id-token-env': 'DEMO_ID_TOKEN',
+        'vars-file': join(dir, 'job.env'),
         'state-file': join(dir, 'state.json')
       },
       env,
@@ -53,11 +56,15 @@ export async function runDemo(say: (line: string) => void): Promise<void> {
     const credential = await issue(readSettings(platform.input), platform);
     const shownUrl = new URL(credential.url);
     shownUrl.password = '***';
-    say(`   DATABASE_URL=${shownUrl.href}   (the password is 43 random characters, masked in CI logs)`);
+    say(
+      `   DATABASE_URL=${shownUrl.href}   (the password is 43 random characters, masked in CI logs)`
+    );
 
     say('4. Connecting as the new user ...');
     const { rows } = await withClient(credential.url, (c) =>
-      c.query<{ user: string; items: string }>(`SELECT current_user AS user, string_agg(item, ', ') AS items FROM orders`)
+      c.query<{ user: string; items: string }>(
+        `SELECT current_user AS user, string_agg(item, ', ') AS items FROM orders`
+      )
     );
     say(`   connected as ${rows[0]!.user}; it can read orders: ${rows[0]!.items}`);
     const marker = await withClient(db.adminUrl, (c) =>
@@ -66,7 +73,9 @@ export async function runDemo(say: (line: string) => void): Promise<void> {
         [credential.username]
       )
     );
-    say(`   PostgreSQL itself refuses it after ${marker.rows[0]!.valid.toISOString()} (VALID UNTIL).`);
+    say(
+      `   PostgreSQL itself refuses it after ${marker.rows[0]!.valid.toISOString()} (VALID UNTIL).`
+    );
     say(`   marker on the role: ${marker.rows[0]!.marker}`);
 
     say('5. Revoking at the end of the job ...');

@@ -39,11 +39,16 @@ export async function startLocalIssuer(runClaims: JWTPayload = {}): Promise<Loca
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     if (url.pathname === '/.well-known/openid-configuration') {
-      json(200, { issuer, jwks_uri: `${issuer}/.well-known/jwks`, id_token_signing_alg_values_supported: ['RS256'] });
+      json(200, {
+        issuer,
+        jwks_uri: `${issuer}/.well-known/jwks`,
+        id_token_signing_alg_values_supported: ['RS256']
+      });
     } else if (url.pathname === '/.well-known/jwks') {
       json(200, jwks);
     } else if (url.pathname === '/token') {
-      if (req.headers.authorization !== `Bearer ${requestToken}`) return json(401, { message: 'bad request token' });
+      if (req.headers.authorization !== `Bearer ${requestToken}`)
+        return json(401, { message: 'bad request token' });
       mint(url.searchParams.get('audience') ?? issuer).then(
         (value) => json(200, { value }),
         () => json(500, { message: 'signing failed' })
@@ -60,7 +65,10 @@ export async function startLocalIssuer(runClaims: JWTPayload = {}): Promise<Loca
     jwks,
     mint,
     runClaims,
-    actionsEnv: { ACTIONS_ID_TOKEN_REQUEST_URL: `${issuer}/token?api-version=2.0`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken },
+    actionsEnv: {
+      ACTIONS_ID_TOKEN_REQUEST_URL: `${issuer}/token?api-version=2.0`,
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken
+    },
     close: () => new Promise((resolve) => server.close(() => resolve()))
   };
 }

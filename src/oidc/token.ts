@@ -12,11 +12,18 @@ export interface TokenSource {
   missingHint: string;
 }
 
+// @actions/core flattens a network failure into text ("Error Code : undefined ... ECONNREFUSED").
+const FLATTENED_NETWORK_ERROR =
+  /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)\b/;
+
 /** An error a token request may succeed after: network trouble, throttling or a server error. */
 export function isTransientTokenError(err: unknown): boolean {
   if (isNetworkError(err)) return true;
   const message = err instanceof Error ? err.message : String(err);
-  const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ?? (err as { statusCode?: number }).statusCode;
+  if (FLATTENED_NETWORK_ERROR.test(message)) return true;
+  const status =
+    /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ??
+    (err as { statusCode?: number } | null)?.statusCode;
   const code = Number(status);
   return code === 429 || code >= 500;
 }

@@ -16,7 +16,8 @@ export function writePrivateFile(path: string, text: string): void {
 export function renderVars(vars: Record<string, string>): string {
   return Object.entries(vars)
     .map(([name, value]) => {
-      if (/['\n\r]/.test(value)) throw new Error(`the value of ${name} cannot be written to a vars file`);
+      if (/['\n\r]/.test(value))
+        throw new Error(`the value of ${name} cannot be written to a vars file`);
       return `${name}='${value}'\n`;
     })
     .join('');
@@ -26,7 +27,8 @@ export function renderVars(vars: Record<string, string>): string {
 export function cliPlatform(
   flags: Record<string, string | boolean | undefined>,
   env: NodeJS.ProcessEnv = process.env,
-  log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)
+  log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  out: (text: string) => void = (text) => process.stdout.write(text)
 ): Platform & { vars: Record<string, string> } {
   const input = (name: string): string => {
     const flag = flags[name];
@@ -53,6 +55,12 @@ export function cliPlatform(
       vars[name] = value;
     },
     setOutput: () => undefined,
+    async flush() {
+      const path = input('vars-file');
+      if (path) writePrivateFile(path, renderVars(vars));
+      else
+        out(input('format') === 'json' ? `${JSON.stringify(vars, null, 2)}\n` : renderVars(vars));
+    },
     async saveState(state) {
       const path = input('state-file');
       if (path) writePrivateFile(path, `${stringifyState(state)}\n`);

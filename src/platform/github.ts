@@ -11,14 +11,17 @@ export function githubPlatform(env: NodeJS.ProcessEnv = process.env): Platform &
   return {
     input: (name) => core.getInput(name),
     tokens: {
-      available: () => Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN),
+      available: () =>
+        Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN),
       request: (audience) => core.getIDToken(audience),
-      missingHint: 'Add `permissions: id-token: write` to the job (or workflow) that uses this action.'
+      missingHint:
+        'Add `permissions: id-token: write` to the job (or workflow) that uses this action.'
     },
     identity: (claims) => githubIdentity(env, claims),
     mask: (secret) => core.setSecret(secret),
     exportVariable: (name, value) => core.exportVariable(name, value),
     setOutput: (name, value) => core.setOutput(name, value),
+    flush: async () => undefined, // the runner's files are written as we go
     async saveState(state) {
       core.saveState(STATE_KEY, stringifyState(state));
     },
@@ -38,13 +41,20 @@ export function githubPlatform(env: NodeJS.ProcessEnv = process.env): Platform &
             { data: 'database', header: true },
             { data: 'expires at', header: true }
           ],
-          [facts.username, facts.roles.join(', ') || '(none)', `${facts.database} on ${facts.target}`, facts.expiresAt]
+          [
+            facts.username,
+            facts.roles.join(', ') || '(none)',
+            `${facts.database} on ${facts.target}`,
+            facts.expiresAt
+          ]
         ])
         .write();
     },
     async summaryRevoked(state: LeaseState, when: Date) {
       if (!hasSummary()) return;
-      await core.summary.addRaw(`User ${state.username} revoked at ${when.toISOString()}.`, true).write();
+      await core.summary
+        .addRaw(`User ${state.username} revoked at ${when.toISOString()}.`, true)
+        .write();
     },
     fail: (message) => core.setFailed(message)
   };

@@ -20,6 +20,8 @@ export interface Platform {
   /** Hides one exact string from every later log line. */
   mask(secret: string): void;
   exportVariable(name: string, value: string): void;
+  /** Delivers what was exported where the platform holds it back (the CLI's vars file or stdout). */
+  flush(): Promise<void>;
   setOutput(name: string, value: string): void;
   saveState(state: LeaseState): Promise<void>;
   loadState(): Promise<LeaseState | undefined>;

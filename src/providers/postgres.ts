@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { AdminUrl } from '../settings.js';
-import { withContext } from '../util/errors.js';
+import { errorMessage, withContext } from '../util/errors.js';
 import { isNetworkError, retry } from '../util/retry.js';
 import {
   type CredentialProvider,
@@ -17,6 +17,12 @@ const { Client, escapeIdentifier: id, escapeLiteral: lit } = pg;
 const ROLE_GONE = '42704';
 // SQLSTATE 42501 insufficient_privilege.
 const NO_PRIVILEGE = '42501';
+
+// Two revokers of one role (post step and sweep, or two sweeps) collide on its catalog row;
+// the next attempt finds the role gone or finishes the job.
+const isConcurrentUpdate = (err: unknown) =>
+  /tuple concurrently (updated|deleted)/.test((err as Error)?.message ?? '') ||
+  ['40001', '40P01'].includes((err as { code?: string })?.code ?? '');
 
 /** A PostgreSQL provider bound to one admin URL. */
 export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): CredentialProvider {
@@ -52,7 +58,16 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
     }
   }
 
-  async function revokeWith(client: pg.Client, username: string): Promise<'revoked' | 'absent'> {
+  function revokeWith(client: pg.Client, username: string): Promise<'revoked' | 'absent'> {
+    return retry(() => revokeOnce(client, username), {
+      attempts: 4,
+      baseMs: 50,
+      maxMs: 500,
+      retryable: isConcurrentUpdate
+    });
+  }
+
+  async function revokeOnce(client: pg.Client, username: string): Promise<'revoked' | 'absent'> {
     const found = await client.query<{ marker: string | null }>(
       `SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`,
       [username]
@@ -69,11 +84,15 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
         `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1`,
         [username]
       );
+      const reassign = `REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}`;
       try {
-        await client.query(`REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}`);
+        await client.query(reassign);
       } catch (err) {
-        // An admin without membership in the role cannot reassign; DROP ROLE then says what it owns.
         if ((err as { code?: string }).code !== NO_PRIVILEGE) throw err;
+        // Since PostgreSQL 16 a CREATEROLE admin holds only ADMIN OPTION on the roles it made;
+        // joining the role, which is dropped next anyway, gives it the right to reassign.
+        await client.query(`GRANT ${role} TO CURRENT_USER`);
+        await client.query(reassign);
       }
       await client.query(`DROP ROLE ${role}`);
       return 'revoked';
@@ -111,7 +130,15 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
         PGDATABASE: req.database
       };
       if (sslmode) env.PGSSLMODE = sslmode;
-      return { username: req.username, host, port, database: req.database, url: url.href, env, expiresAt: req.expiresAt };
+      return {
+        username: req.username,
+        host,
+        port,
+        database: req.database,
+        url: url.href,
+        env,
+        expiresAt: req.expiresAt
+      };
     },
 
     async revoke(username: string) {
@@ -125,7 +152,11 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
     async sweep({ dryRun }) {
       try {
         return await withClient(async (client) => {
-          const { rows } = await client.query<{ rolname: string; expired: boolean | null; marker: string }>(
+          const { rows } = await client.query<{
+            rolname: string;
+            expired: boolean | null;
+            marker: string;
+          }>(
             `SELECT rolname, rolvaliduntil < now() AS expired, d.marker
                FROM pg_roles, LATERAL (SELECT shobj_description(oid, 'pg_authid') AS marker) d
               WHERE starts_with(d.marker, $1)`,
@@ -137,8 +168,18 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
             .sort();
           if (dryRun) return expired;
           const swept: string[] = [];
-          // Another sweeper may drop the same role first; "absent" is then not ours to report.
-          for (const name of expired) if ((await revokeWith(client, name)) === 'revoked') swept.push(name);
+          const failed: string[] = [];
+          for (const name of expired) {
+            try {
+              // Another sweeper may drop the same role first; "absent" is then not ours to report.
+              if ((await revokeWith(client, name)) === 'revoked') swept.push(name);
+            } catch (err) {
+              failed.push(`${name} (${errorMessage(err)})`); // one stuck role must not shield the rest
+            }
+          }
+          if (failed.length) {
+            throw new Error(`revoked ${swept.length}, but could not revoke ${failed.join('; ')}`);
+          }
           return swept;
         });
       } catch (err) {

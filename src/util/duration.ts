@@ -15,7 +15,9 @@ export function parseDuration(name: string, text: string, maxSeconds: number): n
     Number(h ?? 0) * UNIT_SECONDS.h! + Number(m ?? 0) * UNIT_SECONDS.m! + Number(s ?? 0);
   if (seconds <= 0) throw new InputError(`${name} "${text}" must be longer than zero`);
   if (seconds > maxSeconds) {
-    throw new InputError(`${name} "${text}" is longer than the maximum ${formatDuration(maxSeconds)}`);
+    throw new InputError(
+      `${name} "${text}" is longer than the maximum ${formatDuration(maxSeconds)}`
+    );
   }
   return seconds;
 }

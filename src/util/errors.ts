@@ -20,10 +20,14 @@ export function redact(text: string): string {
   return out;
 }
 
-/** The message of any thrown value, with secrets stripped. */
+/** The message of any thrown value, with a driver's detail and hint, and secrets stripped. */
 export function errorMessage(err: unknown): string {
   const text = err instanceof Error ? err.message || err.name : String(err);
-  return redact(text);
+  const { detail, hint } = (err ?? {}) as { detail?: unknown; hint?: unknown };
+  const extra = [detail, hint].filter(
+    (part): part is string => typeof part === 'string' && part !== ''
+  );
+  return redact(extra.length ? `${text} (${extra.join('; ')})` : text);
 }
 
 /** Wraps an error with context ("Could not create PostgreSQL user on db:5432: ..."). */

@@ -14,7 +14,10 @@ const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(reso
  * Calls fn until it succeeds, a non-retryable error occurs or attempts run out, sleeping with
  * full jitter (a random time up to base * 2^attempt) so that many jobs do not retry in step.
  */
-export async function retry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
+export async function retry<T>(
+  fn: (attempt: number) => Promise<T>,
+  opts: RetryOptions
+): Promise<T> {
   const sleep = opts.sleep ?? realSleep;
   const random = opts.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {

@@ -10,6 +10,14 @@ import { makePassword, makeUsername } from './util/names.js';
 import { VERSION } from './version.js';
 import { loadProvider } from './providers/load.js';
 
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
 export function maskAll(platform: Platform, secret: string): void {
   const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
@@ -29,11 +37,17 @@ export async function issue(
   platform: Platform,
   providerFor: (s: Settings) => Promise<CredentialProvider> = loadProvider
 ): Promise<IssuedCredential> {
+  // GitHub masks secrets.* itself, but an admin URL assembled in the workflow may not be.
+  const adminPassword = settings.adminUrl.url.password;
+  if (adminPassword) maskAll(platform, decodeURIComponentSafe(adminPassword));
   // Direct mode needs no token; when the job has one, its claims make a better audit marker.
-  const token = await getIdToken(platform.tokens, settings.audience, false);
+  // The provider's driver loads while the token request is on the wire.
+  const [token, provider] = await Promise.all([
+    getIdToken(platform.tokens, settings.audience, false),
+    providerFor(settings)
+  ]);
   if (token) maskAll(platform, token.token);
   const identity = platform.identity(token?.claims);
-  const provider = await providerFor(settings);
 
   const username = makeUsername(settings.usernamePrefix, runKey(identity));
   const password = makePassword();

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import './sourcemap-register.cjs';import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
+import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
 /***/ 5581:
@@ -287,6 +287,14 @@ var load = __nccwpck_require__(3796);
 
 
 
+function decodeURIComponentSafe(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
+}
 /** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
 function maskAll(platform, secret) {
     const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
@@ -302,12 +310,19 @@ function maskAll(platform, secret) {
  * Anything that fails after the user exists revokes it again.
  */
 async function issue(settings, platform, providerFor = load/* loadProvider */.C) {
+    // GitHub masks secrets.* itself, but an admin URL assembled in the workflow may not be.
+    const adminPassword = settings.adminUrl.url.password;
+    if (adminPassword)
+        maskAll(platform, decodeURIComponentSafe(adminPassword));
     // Direct mode needs no token; when the job has one, its claims make a better audit marker.
-    const token = await getIdToken(platform.tokens, settings.audience, false);
+    // The provider's driver loads while the token request is on the wire.
+    const [token, provider] = await Promise.all([
+        getIdToken(platform.tokens, settings.audience, false),
+        providerFor(settings)
+    ]);
     if (token)
         maskAll(platform, token.token);
     const identity = platform.identity(token?.claims);
-    const provider = await providerFor(settings);
     const username = (0,names/* makeUsername */.v4)(settings.usernamePrefix, (0,oidc_identity/* runKey */.r7)(identity));
     const password = (0,names/* makePassword */.WR)();
     maskAll(platform, password); // before the password exists anywhere else

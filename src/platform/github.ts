@@ -1,61 +1,86 @@
-import * as core from '@actions/core';
+import { randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { EOL } from 'node:os';
 import { githubIdentity } from '../oidc/identity.js';
 import { parseState, STATE_KEY, stringifyState, type LeaseState } from '../state.js';
 import type { Platform, SummaryFacts } from './types.js';
 
-/** The GitHub Actions runner: the only place that talks to @actions/core. */
+// The runner's workflow commands and command files are written here directly, as the runner
+// documents them: importing @actions/core evaluates its HTTP client (undici) at start-up, which
+// costs more than Node's own start and is needed only to fetch an OIDC token. So @actions/core
+// is loaded on that path alone.
+
+/** Escapes a workflow command's data the way the runner unescapes it. */
+function escapeData(text: string): string {
+  return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+
+/** The GitHub Actions runner as a platform. */
 export function githubPlatform(env: NodeJS.ProcessEnv = process.env): Platform & {
   fail(message: string): void;
 } {
-  const hasSummary = () => Boolean(env.GITHUB_STEP_SUMMARY);
+  const command = (name: string, message: string) =>
+    process.stdout.write(`::${name}::${escapeData(message)}${EOL}`);
+
+  // GITHUB_ENV, GITHUB_OUTPUT, GITHUB_STATE: `name<<delimiter` blocks with an unguessable delimiter.
+  const fileCommand = (file: string, name: string, value: string) => {
+    const path = env[file];
+    if (!path)
+      throw new Error(`${file} is not set: this does not look like a GitHub Actions runner`);
+    const delimiter = `ghadelimiter_${randomUUID()}`;
+    if (name.includes(delimiter) || value.includes(delimiter))
+      throw new Error(`unexpected delimiter in ${name}`);
+    appendFileSync(path, `${name}<<${delimiter}${EOL}${value}${EOL}${delimiter}${EOL}`, 'utf8');
+  };
+
+  const appendSummary = (markdown: string) => {
+    if (env.GITHUB_STEP_SUMMARY)
+      appendFileSync(env.GITHUB_STEP_SUMMARY, `${markdown}${EOL}`, 'utf8');
+  };
+
   return {
-    input: (name) => core.getInput(name),
+    input: (name) => (env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim(),
     tokens: {
       available: () =>
         Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN),
-      request: (audience) => core.getIDToken(audience),
+      request: async (audience) => (await import('@actions/core')).getIDToken(audience),
       missingHint:
         'Add `permissions: id-token: write` to the job (or workflow) that uses this action.'
     },
     identity: (claims) => githubIdentity(env, claims),
-    mask: (secret) => core.setSecret(secret),
-    exportVariable: (name, value) => core.exportVariable(name, value),
-    setOutput: (name, value) => core.setOutput(name, value),
+    mask: (secret) => command('add-mask', secret),
+    exportVariable: (name, value) => {
+      fileCommand('GITHUB_ENV', name, value);
+      process.env[name] = value; // as the runner's own toolkit does, for later code in this step
+    },
+    setOutput: (name, value) => fileCommand('GITHUB_OUTPUT', name, value),
     flush: async () => undefined, // the runner's files are written as we go
     async saveState(state) {
-      core.saveState(STATE_KEY, stringifyState(state));
+      fileCommand('GITHUB_STATE', STATE_KEY, stringifyState(state));
     },
     async loadState() {
-      return parseState(core.getState(STATE_KEY));
+      return parseState(env[`STATE_${STATE_KEY}`]);
     },
-    info: (message) => core.info(message),
-    warning: (message) => core.warning(message),
+    info: (message) => process.stdout.write(`${message}${EOL}`),
+    warning: (message) => command('warning', message),
     async summary(facts: SummaryFacts) {
-      if (!hasSummary()) return;
-      await core.summary
-        .addHeading('Ephemeral credentials', 3)
-        .addTable([
-          [
-            { data: 'user', header: true },
-            { data: 'roles', header: true },
-            { data: 'database', header: true },
-            { data: 'expires at', header: true }
-          ],
-          [
-            facts.username,
-            facts.roles.join(', ') || '(none)',
-            `${facts.database} on ${facts.target}`,
-            facts.expiresAt
-          ]
-        ])
-        .write();
+      appendSummary(
+        [
+          '### Ephemeral credentials',
+          '',
+          '| user | roles | database | expires at |',
+          '| --- | --- | --- | --- |',
+          `| ${facts.username} | ${facts.roles.join(', ') || '(none)'} | ${facts.database} on ${facts.target} | ${facts.expiresAt} |`,
+          ''
+        ].join(EOL)
+      );
     },
     async summaryRevoked(state: LeaseState, when: Date) {
-      if (!hasSummary()) return;
-      await core.summary
-        .addRaw(`User ${state.username} revoked at ${when.toISOString()}.`, true)
-        .write();
+      appendSummary(`User ${state.username} revoked at ${when.toISOString()}.${EOL}`);
     },
-    fail: (message) => core.setFailed(message)
+    fail: (message) => {
+      command('error', message);
+      process.exitCode = 1;
+    }
   };
 }

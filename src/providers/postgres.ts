@@ -77,24 +77,25 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
       throw new Error(`role "${username}" was not created by ephemeral-credentials; left alone`);
     }
     const role = id(username);
+    // One implicit transaction: end the sessions, hand over what the user owns, drop it.
+    const finish = [
+      `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = ${lit(username)}`,
+      `REASSIGN OWNED BY ${role} TO CURRENT_USER`,
+      `DROP OWNED BY ${role}`,
+      `DROP ROLE ${role}`
+    ].join(';\n');
     try {
-      // Refuse new logins first, so no session can slip in between terminate and drop.
+      // Committed on its own first, so no session can start between terminate and drop.
       await client.query(`ALTER ROLE ${role} NOLOGIN`);
-      await client.query(
-        `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1`,
-        [username]
-      );
-      const reassign = `REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}`;
       try {
-        await client.query(reassign);
+        await client.query(finish);
       } catch (err) {
         if ((err as { code?: string }).code !== NO_PRIVILEGE) throw err;
         // Since PostgreSQL 16 a CREATEROLE admin holds only ADMIN OPTION on the roles it made;
-        // joining the role, which is dropped next anyway, gives it the right to reassign.
-        await client.query(`GRANT ${role} TO CURRENT_USER`);
-        await client.query(reassign);
+        // joining the role, which is dropped in the same transaction, lets it end the role's
+        // sessions and take over what the role owns.
+        await client.query(`GRANT ${role} TO CURRENT_USER;\n${finish}`);
       }
-      await client.query(`DROP ROLE ${role}`);
       return 'revoked';
     } catch (err) {
       if ((err as { code?: string }).code === ROLE_GONE) return 'absent';

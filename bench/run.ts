@@ -1,6 +1,6 @@
 // Measures what the action adds to a job: the wall time of the bundled main and post steps,
 // run as the runner runs them, against the start-up of a bare `node -e 0` on the same machine.
-// The three commands are interleaved (one of each per round) so that noise on a shared machine
+// The commands are interleaved (one of each per round) so that noise on a shared machine
 // falls on all of them alike, and only the ratios are meant to be compared between machines.
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { startLocalIssuer, type LocalIssuer } from '../src/demo/issuer.js';
 import { startLocalPostgres } from '../src/demo/postgres.js';
 import { newJob, parseCommandFile, RUN_ENV } from '../test/helpers/runner.js';
 
@@ -104,11 +105,27 @@ async function roleExists(adminUrl: string, username: string): Promise<boolean> 
   }
 }
 
-/** One round: the baseline, then main issuing a user, then post revoking that same user. */
-async function round(adminUrl: string): Promise<{ baseline: number; main: number; post: number }> {
+// The least any step that talks to PostgreSQL through pg can cost: load the driver, connect
+// (SCRAM), one query. It shows how much of main's time is the driver's own.
+const PG_FLOOR = `import pg from 'pg';
+const c = new pg.Client({ connectionString: process.env.ADMIN_URL });
+await c.connect(); await c.query('SELECT 1'); await c.end();`;
+
+/**
+ * One round: the baseline, the pg floor, main issuing a user, post revoking it, and main again
+ * in a job with `id-token: write` (which loads @actions/core to fetch the token).
+ */
+async function round(adminUrl: string, issuer: LocalIssuer): Promise<Record<Name, number>> {
   const inputs = { provider: 'postgres', 'admin-url': adminUrl, ttl: '15m' };
   const job = newJob();
+  const tokenJob = newJob();
   try {
+    const floor = await timed(['--input-type=module', '-e', PG_FLOOR], {
+      PATH: process.env.PATH ?? '',
+      ADMIN_URL: adminUrl
+    });
+    if (floor.code !== 0) fail('pg floor', floor);
+
     const baseline = await timed(['-e', '0'], {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? ''
@@ -125,28 +142,58 @@ async function round(adminUrl: string): Promise<{ baseline: number; main: number
     if (post.code !== 0 || post.stdout.includes('::warning::')) fail('post', post);
     if (await roleExists(adminUrl, username)) fail(`post (user ${username} still exists)`, post);
 
-    return { baseline: baseline.ms, main: main.ms, post: post.ms };
+    const withToken = await timed([join('dist', 'main', 'index.js')], {
+      ...stepEnv(tokenJob.files, inputs),
+      ...issuer.actionsEnv
+    });
+    const tokenState = parseCommandFile(readFileSync(tokenJob.files.GITHUB_STATE!, 'utf8'));
+    if (withToken.code !== 0 || !tokenState.lease) fail('main with id-token', withToken);
+    const cleanup = await timed(
+      [join('dist', 'post', 'index.js')],
+      stepEnv(tokenJob.files, inputs, tokenState)
+    );
+    if (cleanup.code !== 0 || cleanup.stdout.includes('::warning::')) fail('post', cleanup);
+
+    return {
+      'node -e 0': baseline.ms,
+      'pg floor': floor.ms,
+      main: main.ms,
+      post: post.ms,
+      'main+token': withToken.ms
+    };
   } finally {
     rmSync(job.dir, { recursive: true, force: true });
+    rmSync(tokenJob.dir, { recursive: true, force: true });
   }
 }
 
+const NAMES = ['node -e 0', 'pg floor', 'main', 'post', 'main+token'] as const;
+type Name = (typeof NAMES)[number];
+
 const runs = runsFromEnv();
 const pgServer = await startLocalPostgres();
-const samples = { 'node -e 0': [] as number[], main: [] as number[], post: [] as number[] };
+const issuer = await startLocalIssuer({
+  repository: 'acme/app',
+  repository_id: '1',
+  run_id: '2',
+  run_attempt: '1'
+});
+const samples = Object.fromEntries(NAMES.map((name) => [name, [] as number[]])) as Record<
+  Name,
+  number[]
+>;
 try {
   // One untimed round first: the first spawn of each bundle pays for a cold file cache.
-  await round(pgServer.adminUrl);
+  await round(pgServer.adminUrl, issuer);
   for (let i = 0; i < runs; i++) {
-    const r = await round(pgServer.adminUrl);
-    samples['node -e 0'].push(r.baseline);
-    samples.main.push(r.main);
-    samples.post.push(r.post);
+    const r = await round(pgServer.adminUrl, issuer);
+    for (const name of NAMES) samples[name].push(r[name]);
   }
 } catch (err) {
   console.error(err instanceof Error ? err.message : err);
   process.exitCode = 1;
 } finally {
+  await issuer.close();
   await pgServer.stop();
 }
 if (process.exitCode) process.exit();
@@ -167,5 +214,11 @@ for (const row of rows) {
 }
 const base = median(samples['node -e 0']);
 console.log('');
+console.log(
+  `pg-floor/node-e-0 = ${(median(samples['pg floor']) / base).toFixed(2)}   (reference: pg alone, connect + SELECT 1)`
+);
+console.log(
+  `main+token/node-e-0 = ${(median(samples['main+token']) / base).toFixed(2)}   (job with id-token: write)`
+);
 console.log(`main/node-e-0 = ${(median(samples.main) / base).toFixed(2)}`);
 console.log(`post/node-e-0 = ${(median(samples.post) / base).toFixed(2)}`);

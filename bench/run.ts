@@ -7,9 +7,9 @@ import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { startLocalIssuer, type LocalIssuer } from '../src/demo/issuer.js';
 import { startLocalPostgres } from '../src/demo/postgres.js';
+import { startLocalMariaDb } from '../test/helpers/mariadb.js';
 import { newJob, parseCommandFile, RUN_ENV } from '../test/helpers/runner.js';
 
 // Compiled to <out>/bench/run.js, so the repository is two levels up wherever npm was run from.
@@ -92,16 +92,26 @@ function fail(what: string, sample: Sample): never {
   throw new Error(`${what} failed (exit ${sample.code}):\n${sample.stdout}${sample.stderr}`);
 }
 
-async function roleExists(adminUrl: string, username: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
+/** Runs main then post in one job, as the runner does; both must succeed. */
+async function mainThenPost(
+  inputs: Record<string, string>,
+  extraEnv: Record<string, string> = {}
+): Promise<{ main: number; post: number }> {
+  const job = newJob();
   try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [
-      username
-    ]);
-    return (rowCount ?? 0) > 0;
+    const main = await timed([join('dist', 'main', 'index.js')], {
+      ...stepEnv(job.files, inputs),
+      ...extraEnv
+    });
+    const state = parseCommandFile(readFileSync(job.files.GITHUB_STATE!, 'utf8'));
+    if (main.code !== 0 || !state.lease) fail(`main (${inputs.provider})`, main);
+    const post = await timed([join('dist', 'post', 'index.js')], stepEnv(job.files, inputs, state));
+    // Post exits 0 even when revoking fails (it only warns), so success is what it reports.
+    if (post.code !== 0 || !post.stdout.includes('Revoked '))
+      fail(`post (${inputs.provider})`, post);
+    return { main: main.ms, post: post.ms };
   } finally {
-    await client.end();
+    rmSync(job.dir, { recursive: true, force: true });
   }
 }
 
@@ -111,67 +121,50 @@ const PG_FLOOR = `import pg from 'pg';
 const c = new pg.Client({ connectionString: process.env.ADMIN_URL });
 await c.connect(); await c.query('SELECT 1'); await c.end();`;
 
-/**
- * One round: the baseline, the pg floor, main issuing a user, post revoking it, and main again
- * in a job with `id-token: write` (which loads @actions/core to fetch the token).
- */
-async function round(adminUrl: string, issuer: LocalIssuer): Promise<Record<Name, number>> {
-  const inputs = { provider: 'postgres', 'admin-url': adminUrl, ttl: '15m' };
-  const job = newJob();
-  const tokenJob = newJob();
-  try {
-    const floor = await timed(['--input-type=module', '-e', PG_FLOOR], {
-      PATH: process.env.PATH ?? '',
-      ADMIN_URL: adminUrl
-    });
-    if (floor.code !== 0) fail('pg floor', floor);
-
-    const baseline = await timed(['-e', '0'], {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? ''
-    });
-    if (baseline.code !== 0) fail('node -e 0', baseline);
-
-    const main = await timed([join('dist', 'main', 'index.js')], stepEnv(job.files, inputs));
-    const state = parseCommandFile(readFileSync(job.files.GITHUB_STATE!, 'utf8'));
-    if (main.code !== 0 || !state.lease) fail('main', main);
-    const { username } = JSON.parse(state.lease!) as { username: string };
-
-    const post = await timed([join('dist', 'post', 'index.js')], stepEnv(job.files, inputs, state));
-    // Post exits 0 even when revoking fails (it only warns), so success is what the database says.
-    if (post.code !== 0 || post.stdout.includes('::warning::')) fail('post', post);
-    if (await roleExists(adminUrl, username)) fail(`post (user ${username} still exists)`, post);
-
-    const withToken = await timed([join('dist', 'main', 'index.js')], {
-      ...stepEnv(tokenJob.files, inputs),
-      ...issuer.actionsEnv
-    });
-    const tokenState = parseCommandFile(readFileSync(tokenJob.files.GITHUB_STATE!, 'utf8'));
-    if (withToken.code !== 0 || !tokenState.lease) fail('main with id-token', withToken);
-    const cleanup = await timed(
-      [join('dist', 'post', 'index.js')],
-      stepEnv(tokenJob.files, inputs, tokenState)
-    );
-    if (cleanup.code !== 0 || cleanup.stdout.includes('::warning::')) fail('post', cleanup);
-
-    return {
-      'node -e 0': baseline.ms,
-      'pg floor': floor.ms,
-      main: main.ms,
-      post: post.ms,
-      'main+token': withToken.ms
-    };
-  } finally {
-    rmSync(job.dir, { recursive: true, force: true });
-    rmSync(tokenJob.dir, { recursive: true, force: true });
-  }
-}
-
-const NAMES = ['node -e 0', 'pg floor', 'main', 'post', 'main+token'] as const;
+const NAMES = [
+  'node -e 0',
+  'pg floor',
+  'pg main',
+  'pg post',
+  'pg main+token',
+  'mysql main',
+  'mysql post'
+] as const;
 type Name = (typeof NAMES)[number];
+
+/**
+ * One round: the baseline, the pg floor, main and post for PostgreSQL, main again in a job with
+ * `id-token: write` (which loads @actions/core to fetch the token), and main and post for MySQL.
+ */
+async function round(
+  pgUrl: string,
+  mysqlUrl: string,
+  issuer: LocalIssuer
+): Promise<Record<Name, number>> {
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
+  const baseline = await timed(['-e', '0'], env);
+  if (baseline.code !== 0) fail('node -e 0', baseline);
+  const floor = await timed(['--input-type=module', '-e', PG_FLOOR], { ...env, ADMIN_URL: pgUrl });
+  if (floor.code !== 0) fail('pg floor', floor);
+  const pgInputs = { provider: 'postgres', 'admin-url': pgUrl, ttl: '15m' };
+  const pgRun = await mainThenPost(pgInputs);
+  const tokenRun = await mainThenPost(pgInputs, issuer.actionsEnv);
+  const mysqlRun = await mainThenPost({ provider: 'mysql', 'admin-url': mysqlUrl, ttl: '15m' });
+  return {
+    'node -e 0': baseline.ms,
+    'pg floor': floor.ms,
+    'pg main': pgRun.main,
+    'pg post': pgRun.post,
+    'pg main+token': tokenRun.main,
+    'mysql main': mysqlRun.main,
+    'mysql post': mysqlRun.post
+  };
+}
 
 const runs = runsFromEnv();
 const pgServer = await startLocalPostgres();
+const mysqlServer = await startLocalMariaDb();
+const mysqlUrl = Object.assign(new URL(mysqlServer.adminUrl), { pathname: '/app' }).href;
 const issuer = await startLocalIssuer({
   repository: 'acme/app',
   repository_id: '1',
@@ -184,9 +177,9 @@ const samples = Object.fromEntries(NAMES.map((name) => [name, [] as number[]])) 
 >;
 try {
   // One untimed round first: the first spawn of each bundle pays for a cold file cache.
-  await round(pgServer.adminUrl, issuer);
+  await round(pgServer.adminUrl, mysqlUrl, issuer);
   for (let i = 0; i < runs; i++) {
-    const r = await round(pgServer.adminUrl, issuer);
+    const r = await round(pgServer.adminUrl, mysqlUrl, issuer);
     for (const name of NAMES) samples[name].push(r[name]);
   }
 } catch (err) {
@@ -195,6 +188,7 @@ try {
 } finally {
   await issuer.close();
   await pgServer.stop();
+  await mysqlServer.stop();
 }
 if (process.exitCode) process.exit();
 
@@ -204,21 +198,22 @@ const rows = Object.entries(samples).map(([name, values]) => ({
   p90: percentile(values, 90)
 }));
 console.log(
-  `${runs} interleaved runs each (node ${process.version}, embedded PostgreSQL on 127.0.0.1)\n`
+  `${runs} interleaved runs each (node ${process.version}, embedded PostgreSQL and ${mysqlServer.version} on 127.0.0.1)\n`
 );
-console.log(`${'command'.padEnd(12)}${'median ms'.padStart(12)}${'p90 ms'.padStart(10)}`);
+console.log(`${'command'.padEnd(14)}${'median ms'.padStart(12)}${'p90 ms'.padStart(10)}`);
 for (const row of rows) {
   console.log(
-    `${row.name.padEnd(12)}${row.median.toFixed(1).padStart(12)}${row.p90.toFixed(1).padStart(10)}`
+    `${row.name.padEnd(14)}${row.median.toFixed(1).padStart(12)}${row.p90.toFixed(1).padStart(10)}`
   );
 }
 const base = median(samples['node -e 0']);
+const ratio = (name: Name) => (median(samples[name]) / base).toFixed(2);
 console.log('');
+console.log(`pg-floor/node-e-0 = ${ratio('pg floor')}   (reference: pg alone, connect + SELECT 1)`);
 console.log(
-  `pg-floor/node-e-0 = ${(median(samples['pg floor']) / base).toFixed(2)}   (reference: pg alone, connect + SELECT 1)`
+  `main+token/node-e-0 = ${ratio('pg main+token')}   (postgres, job with id-token: write)`
 );
-console.log(
-  `main+token/node-e-0 = ${(median(samples['main+token']) / base).toFixed(2)}   (job with id-token: write)`
-);
-console.log(`main/node-e-0 = ${(median(samples.main) / base).toFixed(2)}`);
-console.log(`post/node-e-0 = ${(median(samples.post) / base).toFixed(2)}`);
+console.log(`mysql main/node-e-0 = ${ratio('mysql main')}`);
+console.log(`mysql post/node-e-0 = ${ratio('mysql post')}`);
+console.log(`main/node-e-0 = ${ratio('pg main')}`);
+console.log(`post/node-e-0 = ${ratio('pg post')}`);

@@ -27,12 +27,13 @@ const COMMANDS: Record<string, { flags: FlagSpec; help: string }> = {
       'vars-file',
       'state-file',
       'format',
-      'connect-timeout'
+      'connect-timeout',
+      'user-host'
     ),
     help: `ephemeral-credentials issue --provider P --admin-url URL [options]
 
 Creates a user for this job and prints its variables (or writes them to --vars-file).
-  --provider P          postgres
+  --provider P          postgres or mysql (also MariaDB)
   --admin-url URL       admin connection URL (better from EPHEMERAL_CREDENTIALS_ADMIN_URL)
   --roles R             roles to grant, comma separated
   --database NAME       database in the exported URL (default: the admin URL's)
@@ -43,7 +44,8 @@ Creates a user for this job and prints its variables (or writes them to --vars-f
   --vars-file PATH      write NAME='value' lines here (mode 0600) instead of stdout
   --state-file PATH     write what revoke needs here (mode 0600; never a password)
   --format env|json     output form on stdout (default env)
-  --connect-timeout D   give up connecting after D (default 10s)`
+  --connect-timeout D   give up connecting after D (default 10s)
+  --user-host H         mysql: host pattern of the new account (default %)`
   },
   revoke: {
     flags: text('state-file', 'admin-url', 'connect-timeout'),

@@ -73,6 +73,7 @@ export async function issue(
 
   try {
     maskAll(platform, credential.url);
+    for (const note of credential.notes ?? []) platform.warning(note);
     const names = Object.keys(credential.env).map((name) => settings.envPrefix + name);
     const state: LeaseState = {
       v: 1,

@@ -22,6 +22,8 @@ export interface Settings extends Target {
   exportEnv: boolean;
   revoke: boolean;
   audience: string;
+  /** MySQL: the host pattern of the new account. */
+  userHost: string;
 }
 
 /** An admin connection URL, parsed; `redacted` is safe to print. */
@@ -42,7 +44,7 @@ const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 const PROVIDERS: readonly ProviderName[] = ['postgres', 'mysql', 'aws'];
-const BUILT: readonly ProviderName[] = ['postgres'];
+const BUILT: readonly ProviderName[] = ['postgres', 'mysql'];
 const URL_SCHEMES: Record<string, string[]> = {
   postgres: ['postgres:', 'postgresql:'],
   mysql: ['mysql:', 'mariadb:']
@@ -83,7 +85,8 @@ export function readSettings(get: InputReader): Settings {
     envPrefix,
     exportEnv: readBoolean('export-env', get('export-env'), true),
     revoke: readBoolean('revoke', get('revoke'), true),
-    audience: get('audience') || DEFAULT_AUDIENCE
+    audience: get('audience') || DEFAULT_AUDIENCE,
+    userHost: readUserHost(get('user-host'))
   };
 }
 
@@ -114,7 +117,10 @@ export function readProvider(text: string): ProviderName {
 
 /** Parses an admin URL; its password is registered as a secret before anything can print it. */
 export function parseAdminUrl(provider: ProviderName, text: string): AdminUrl {
-  const example = `${URL_SCHEMES[provider]?.[0] ?? 'postgres:'}//user:password@host:5432/database`;
+  const example =
+    provider === 'mysql'
+      ? 'mysql://user:password@host:3306/database'
+      : 'postgres://user:password@host:5432/database';
   let url: URL;
   try {
     url = new URL(text.trim());
@@ -154,6 +160,16 @@ function decodeOr(text: string): string {
   } catch {
     return text;
   }
+}
+
+function readUserHost(text: string): string {
+  const host = text.trim() || '%';
+  if (!/^[A-Za-z0-9_.%:-]{1,255}$/.test(host)) {
+    throw new InputError(
+      `user-host "${text}" is not a MySQL host pattern; use e.g. %, 10.0.%, or db-client.example.com`
+    );
+  }
+  return host;
 }
 
 /** Splits a comma- or newline-separated role list and checks each name. */

@@ -46,11 +46,11 @@ var errors = __nccwpck_require__(17);
 const commands_text = (...names) => Object.fromEntries(names.map((name) => [name, { type: 'string' }]));
 const COMMANDS = {
     issue: {
-        flags: commands_text('provider', 'admin-url', 'broker-url', 'profile', 'roles', 'database', 'ttl', 'username-prefix', 'env-prefix', 'audience', 'id-token-env', 'vars-file', 'state-file', 'format', 'connect-timeout'),
+        flags: commands_text('provider', 'admin-url', 'broker-url', 'profile', 'roles', 'database', 'ttl', 'username-prefix', 'env-prefix', 'audience', 'id-token-env', 'vars-file', 'state-file', 'format', 'connect-timeout', 'user-host'),
         help: `ephemeral-credentials issue --provider P --admin-url URL [options]
 
 Creates a user for this job and prints its variables (or writes them to --vars-file).
-  --provider P          postgres
+  --provider P          postgres or mysql (also MariaDB)
   --admin-url URL       admin connection URL (better from EPHEMERAL_CREDENTIALS_ADMIN_URL)
   --roles R             roles to grant, comma separated
   --database NAME       database in the exported URL (default: the admin URL's)
@@ -61,7 +61,8 @@ Creates a user for this job and prints its variables (or writes them to --vars-f
   --vars-file PATH      write NAME='value' lines here (mode 0600) instead of stdout
   --state-file PATH     write what revoke needs here (mode 0600; never a password)
   --format env|json     output form on stdout (default env)
-  --connect-timeout D   give up connecting after D (default 10s)`
+  --connect-timeout D   give up connecting after D (default 10s)
+  --user-host H         mysql: host pattern of the new account (default %)`
     },
     revoke: {
         flags: commands_text('state-file', 'admin-url', 'connect-timeout'),
@@ -345,6 +346,8 @@ async function issue(settings, platform, providerFor = load/* loadProvider */.C)
     });
     try {
         maskAll(platform, credential.url);
+        for (const note of credential.notes ?? [])
+            platform.warning(note);
         const names = Object.keys(credential.env).map((name) => settings.envPrefix + name);
         const state = {
             v: 1,
@@ -617,8 +620,12 @@ function cliPlatform(flags, env = process.env, log = (line) => process.stderr.wr
 async function loadProvider(target) {
     switch (target.provider) {
         case 'postgres': {
-            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(880)]).then(__nccwpck_require__.bind(__nccwpck_require__, 7880));
+            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(371)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4371));
             return postgresProvider(target.adminUrl, target.connectTimeoutMs);
+        }
+        case 'mysql': {
+            const { mysqlProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(588), __nccwpck_require__.e(0)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1000));
+            return mysqlProvider(target.adminUrl, target.connectTimeoutMs, target.userHost);
         }
         default:
             throw new Error(`provider "${target.provider}" is not available in this version yet`);
@@ -715,7 +722,7 @@ const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 const PROVIDERS = ['postgres', 'mysql', 'aws'];
-const BUILT = ['postgres'];
+const BUILT = ['postgres', 'mysql'];
 const URL_SCHEMES = {
     postgres: ['postgres:', 'postgresql:'],
     mysql: ['mysql:', 'mariadb:']
@@ -750,7 +757,8 @@ function readSettings(get) {
         envPrefix,
         exportEnv: readBoolean('export-env', get('export-env'), true),
         revoke: readBoolean('revoke', get('revoke'), true),
-        audience: get('audience') || DEFAULT_AUDIENCE
+        audience: get('audience') || DEFAULT_AUDIENCE,
+        userHost: readUserHost(get('user-host'))
     };
 }
 /** Reads the provider and admin URL; the provider may come from a saved state instead. */
@@ -778,7 +786,9 @@ function readProvider(text) {
 }
 /** Parses an admin URL; its password is registered as a secret before anything can print it. */
 function parseAdminUrl(provider, text) {
-    const example = `${URL_SCHEMES[provider]?.[0] ?? 'postgres:'}//user:password@host:5432/database`;
+    const example = provider === 'mysql'
+        ? 'mysql://user:password@host:3306/database'
+        : 'postgres://user:password@host:5432/database';
     let url;
     try {
         url = new URL(text.trim());
@@ -820,6 +830,13 @@ function decodeOr(text) {
     catch {
         return text;
     }
+}
+function readUserHost(text) {
+    const host = text.trim() || '%';
+    if (!/^[A-Za-z0-9_.%:-]{1,255}$/.test(host)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`user-host "${text}" is not a MySQL host pattern; use e.g. %, 10.0.%, or db-client.example.com`);
+    }
+    return host;
 }
 /** Splits a comma- or newline-separated role list and checks each name. */
 function parseRoles(text) {
@@ -1020,6 +1037,13 @@ function isNetworkError(err) {
 
 /***/ }),
 
+/***/ 181:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
+
+/***/ }),
+
 /***/ 6982:
 /***/ ((module) => {
 
@@ -1059,6 +1083,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("net");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
+
+/***/ }),
+
+/***/ 3053:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:diagnostics_channel");
 
 /***/ }),
 
@@ -1104,6 +1135,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
 
 /***/ }),
 
+/***/ 932:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
+
+/***/ }),
+
 /***/ 2203:
 /***/ ((module) => {
 
@@ -1118,10 +1156,24 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decod
 
 /***/ }),
 
+/***/ 3557:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
+
+/***/ }),
+
 /***/ 4756:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
+
+/***/ }),
+
+/***/ 7016:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
 
 /***/ }),
 
@@ -1136,6 +1188,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
+
+/***/ }),
+
+/***/ 3106:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
@@ -1498,7 +1557,7 @@ class JWSSignatureVerificationFailed extends JOSEError {
 /******/ 	// Execute the module function
 /******/ 	var threw = true;
 /******/ 	try {
-/******/ 		__webpack_modules__[moduleId](module, module.exports, __nccwpck_require__);
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
 /******/ 		threw = false;
 /******/ 	} finally {
 /******/ 		if(threw) delete __webpack_module_cache__[moduleId];

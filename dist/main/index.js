@@ -388,8 +388,12 @@ const VERSION = '0.1.0';
 async function loadProvider(target) {
     switch (target.provider) {
         case 'postgres': {
-            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(880)]).then(__nccwpck_require__.bind(__nccwpck_require__, 7880));
+            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(371)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4371));
             return postgresProvider(target.adminUrl, target.connectTimeoutMs);
+        }
+        case 'mysql': {
+            const { mysqlProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(588), __nccwpck_require__.e(0)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1000));
+            return mysqlProvider(target.adminUrl, target.connectTimeoutMs, target.userHost);
         }
         default:
             throw new Error(`provider "${target.provider}" is not available in this version yet`);
@@ -462,6 +466,8 @@ async function issue(settings, platform, providerFor = loadProvider) {
     });
     try {
         maskAll(platform, credential.url);
+        for (const note of credential.notes ?? [])
+            platform.warning(note);
         const names = Object.keys(credential.env).map((name) => settings.envPrefix + name);
         const state = {
             v: 1,
@@ -767,7 +773,7 @@ const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 const PROVIDERS = ['postgres', 'mysql', 'aws'];
-const BUILT = ['postgres'];
+const BUILT = ['postgres', 'mysql'];
 const URL_SCHEMES = {
     postgres: ['postgres:', 'postgresql:'],
     mysql: ['mysql:', 'mariadb:']
@@ -802,7 +808,8 @@ function readSettings(get) {
         envPrefix,
         exportEnv: readBoolean('export-env', get('export-env'), true),
         revoke: readBoolean('revoke', get('revoke'), true),
-        audience: get('audience') || DEFAULT_AUDIENCE
+        audience: get('audience') || DEFAULT_AUDIENCE,
+        userHost: readUserHost(get('user-host'))
     };
 }
 /** Reads the provider and admin URL; the provider may come from a saved state instead. */
@@ -830,7 +837,9 @@ function readProvider(text) {
 }
 /** Parses an admin URL; its password is registered as a secret before anything can print it. */
 function parseAdminUrl(provider, text) {
-    const example = `${URL_SCHEMES[provider]?.[0] ?? 'postgres:'}//user:password@host:5432/database`;
+    const example = provider === 'mysql'
+        ? 'mysql://user:password@host:3306/database'
+        : 'postgres://user:password@host:5432/database';
     let url;
     try {
         url = new URL(text.trim());
@@ -872,6 +881,13 @@ function decodeOr(text) {
     catch {
         return text;
     }
+}
+function readUserHost(text) {
+    const host = text.trim() || '%';
+    if (!/^[A-Za-z0-9_.%:-]{1,255}$/.test(host)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`user-host "${text}" is not a MySQL host pattern; use e.g. %, 10.0.%, or db-client.example.com`);
+    }
+    return host;
 }
 /** Splits a comma- or newline-separated role list and checks each name. */
 function parseRoles(text) {
@@ -1076,6 +1092,13 @@ function isNetworkError(err) {
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
+
+/***/ }),
+
+/***/ 181:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
 
 /***/ }),
 
@@ -1296,6 +1319,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
 
 /***/ }),
 
+/***/ 932:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
+
+/***/ }),
+
 /***/ 2203:
 /***/ ((module) => {
 
@@ -1324,6 +1354,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 /***/ }),
 
+/***/ 7016:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
+
+/***/ }),
+
 /***/ 9023:
 /***/ ((module) => {
 
@@ -1335,6 +1372,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
+
+/***/ }),
+
+/***/ 3106:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ })
 
@@ -1360,7 +1404,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	// Execute the module function
 /******/ 	var threw = true;
 /******/ 	try {
-/******/ 		__webpack_modules__[moduleId](module, module.exports, __nccwpck_require__);
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
 /******/ 		threw = false;
 /******/ 	} finally {
 /******/ 		if(threw) delete __webpack_module_cache__[moduleId];

@@ -228,8 +228,12 @@ __nccwpck_require__.d(__webpack_exports__, {
 async function load_loadProvider(target) {
     switch (target.provider) {
         case 'postgres': {
-            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(385)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5385));
+            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(371)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4371));
             return postgresProvider(target.adminUrl, target.connectTimeoutMs);
+        }
+        case 'mysql': {
+            const { mysqlProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(588), __nccwpck_require__.e(0)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1000));
+            return mysqlProvider(target.adminUrl, target.connectTimeoutMs, target.userHost);
         }
         default:
             throw new Error(`provider "${target.provider}" is not available in this version yet`);
@@ -302,7 +306,7 @@ const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 const PROVIDERS = ['postgres', 'mysql', 'aws'];
-const BUILT = ['postgres'];
+const BUILT = ['postgres', 'mysql'];
 const URL_SCHEMES = {
     postgres: ['postgres:', 'postgresql:'],
     mysql: ['mysql:', 'mariadb:']
@@ -337,7 +341,8 @@ function readSettings(get) {
         envPrefix,
         exportEnv: readBoolean('export-env', get('export-env'), true),
         revoke: readBoolean('revoke', get('revoke'), true),
-        audience: get('audience') || DEFAULT_AUDIENCE
+        audience: get('audience') || DEFAULT_AUDIENCE,
+        userHost: readUserHost(get('user-host'))
     };
 }
 /** Reads the provider and admin URL; the provider may come from a saved state instead. */
@@ -365,7 +370,9 @@ function readProvider(text) {
 }
 /** Parses an admin URL; its password is registered as a secret before anything can print it. */
 function parseAdminUrl(provider, text) {
-    const example = `${URL_SCHEMES[provider]?.[0] ?? 'postgres:'}//user:password@host:5432/database`;
+    const example = provider === 'mysql'
+        ? 'mysql://user:password@host:3306/database'
+        : 'postgres://user:password@host:5432/database';
     let url;
     try {
         url = new URL(text.trim());
@@ -407,6 +414,13 @@ function decodeOr(text) {
     catch {
         return text;
     }
+}
+function readUserHost(text) {
+    const host = text.trim() || '%';
+    if (!/^[A-Za-z0-9_.%:-]{1,255}$/.test(host)) {
+        throw new InputError(`user-host "${text}" is not a MySQL host pattern; use e.g. %, 10.0.%, or db-client.example.com`);
+    }
+    return host;
 }
 /** Splits a comma- or newline-separated role list and checks each name. */
 function parseRoles(text) {
@@ -539,6 +553,13 @@ function withContext(context, err) {
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
+
+/***/ }),
+
+/***/ 181:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
 
 /***/ }),
 
@@ -752,6 +773,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
 
 /***/ }),
 
+/***/ 932:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
+
+/***/ }),
+
 /***/ 2203:
 /***/ ((module) => {
 
@@ -780,6 +808,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 /***/ }),
 
+/***/ 7016:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
+
+/***/ }),
+
 /***/ 9023:
 /***/ ((module) => {
 
@@ -791,6 +826,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
+
+/***/ }),
+
+/***/ 3106:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ })
 
@@ -816,7 +858,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	// Execute the module function
 /******/ 	var threw = true;
 /******/ 	try {
-/******/ 		__webpack_modules__[moduleId](module, module.exports, __nccwpck_require__);
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
 /******/ 		threw = false;
 /******/ 	} finally {
 /******/ 		if(threw) delete __webpack_module_cache__[moduleId];

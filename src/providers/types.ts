@@ -28,6 +28,8 @@ export interface IssuedCredential {
   url: string;
   env: Record<string, string>;
   expiresAt: Date;
+  /** Things the job should be told, e.g. that the server will not enforce the expiry itself. */
+  notes?: string[];
 }
 
 /**

@@ -191,15 +191,25 @@ describe('provider', () => {
     );
   });
 
-  test.each(['mysql', 'aws'])(
-    '%s says it is not available in this version and what is',
-    (provider) => {
-      const err = failure({ provider, 'admin-url': 'mysql://admin:pw-1234@db/app' }, false);
-      expect(err.message).toBe(
-        `provider "${provider}" is not available in this version yet; use postgres`
+  test('aws says it is not available in this version and what is', () => {
+    const err = failure({ provider: 'aws', 'admin-url': 'mysql://admin:pw-1234@db/app' }, false);
+    expect(err.message).toBe(
+      'provider "aws" is not available in this version yet; use postgres, mysql'
+    );
+  });
+
+  test('mysql takes mysql:// and mariadb:// admin URLs, and a user-host pattern', () => {
+    for (const scheme of ['mysql', 'mariadb']) {
+      const settings = readSettings(
+        reader({ provider: 'mysql', 'admin-url': `${scheme}://admin:pw-1234@db:3306/app` })
       );
+      expect(settings).toMatchObject({ provider: 'mysql', database: 'app', userHost: '%' });
     }
-  );
+    const narrowed = readSettings(
+      reader({ provider: 'mysql', 'admin-url': 'mysql://a:b@db/app', 'user-host': '10.0.%' })
+    );
+    expect(narrowed.userHost).toBe('10.0.%');
+  });
 
   test('an unknown provider is named, with the choices', () => {
     expect(failure({ provider: 'oracle' }).message).toBe(

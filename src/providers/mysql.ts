@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { AdminUrl } from '../settings.js';
 import { errorMessage, InputError, withContext } from '../util/errors.js';
@@ -17,6 +18,7 @@ const SCHEMA = 'ephemeral_credentials';
 const TABLE = `${id(SCHEMA)}.${id('users')}`;
 const UNKNOWN_THREAD = 1094; // ER_NO_SUCH_THREAD: the connection ended before we killed it
 const NO_SUCH_SCHEMA = [1049, 1146]; // ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE: nothing made yet
+const NO_PRIVILEGE = [1044, 1142, 1227]; // ER_DBACCESS_DENIED, ER_TABLEACCESS_DENIED, ER_SPECIFIC_ACCESS_DENIED
 
 /** What the server is, learned in the first round trip. */
 interface Server {
@@ -33,7 +35,7 @@ export function mysqlProvider(
   const host = admin.url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(admin.url.port || 3306);
   const where = `${host}:${port}`;
-  const sslMode = (admin.url.searchParams.get('ssl-mode') ?? '').toUpperCase();
+  const ssl = tlsOptions(admin.url.searchParams);
 
   async function withConnection<T>(
     fn: (c: mysql.Connection, server: Server) => Promise<T>
@@ -48,9 +50,7 @@ export function mysqlProvider(
           connectTimeout: connectTimeoutMs,
           // Several of our own statements go in one round trip; every value in them is escaped.
           multipleStatements: true,
-          ...(sslMode && sslMode !== 'DISABLED' && sslMode !== 'PREFERRED'
-            ? { ssl: { rejectUnauthorized: sslMode !== 'REQUIRED' } }
-            : {})
+          ...(ssl ? { ssl } : {})
         }),
       { attempts: 3, baseMs: 200, maxMs: 2000, retryable: isNetworkError }
     );
@@ -123,29 +123,66 @@ export function mysqlProvider(
       await c.query(`ALTER USER IF EXISTS ${target} ACCOUNT LOCK`);
       await killSessions(c, user);
     }
-    await c.query(
-      `DROP USER IF EXISTS ${target}; DROP EVENT IF EXISTS ${eventName(user)}; DELETE FROM ${TABLE} WHERE user = ${lit(user)}`
-    );
+    await c.query(`DROP USER IF EXISTS ${target}`);
+    // An admin without EVENT on our schema made no event, and may not even look for one.
+    await c.query(`DROP EVENT IF EXISTS ${eventName(user)}`).catch((err: { errno?: number }) => {
+      if (!NO_PRIVILEGE.includes(err.errno ?? 0)) throw err;
+    });
+    await c.query(`DELETE FROM ${TABLE} WHERE user = ?`, [user]);
     return exists ? 'revoked' : 'absent';
+  }
+
+  /**
+   * MariaDB lets an admin set another user's default role only with UPDATE on mysql.*; a user
+   * may always set its own, so without that privilege the new user sets it for itself.
+   */
+  async function mariaDbDefaultRole(
+    c: mysql.Connection,
+    req: IssueRequest,
+    role: string,
+    target: string
+  ) {
+    try {
+      await c.query(`SET DEFAULT ROLE ${role} FOR ${target}`);
+    } catch (err) {
+      if (!NO_PRIVILEGE.includes((err as { errno?: number }).errno ?? 0)) throw err;
+      const self = await mysql.createConnection({
+        host,
+        port,
+        user: req.username,
+        password: req.password,
+        connectTimeout: connectTimeoutMs,
+        ...(ssl ? { ssl } : {})
+      });
+      try {
+        await self.query(`SET DEFAULT ROLE ${role}`);
+      } finally {
+        await self.end().catch(() => self.destroy());
+      }
+    }
   }
 
   /** The server's own expiry: a one-shot event that drops the user and ends its sessions. */
   function expiryEvent(user: string, hostPattern: string, expiresAt: Date): string {
     return `CREATE EVENT ${eventName(user)} ON SCHEDULE AT ${lit(sqlTime(expiresAt))} ON COMPLETION NOT PRESERVE
 DO BEGIN
-  DECLARE done INT DEFAULT 0;
-  DECLARE cid BIGINT;
-  DECLARE sessions CURSOR FOR SELECT id FROM information_schema.processlist WHERE user = ${lit(user)};
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-  DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;
+  -- A failed DROP USER stops the event here, so the row stays and sweep tries again.
   DROP USER IF EXISTS ${account(user, hostPattern)};
-  OPEN sessions;
-  kill_all: LOOP
-    FETCH sessions INTO cid;
-    IF done THEN LEAVE kill_all; END IF;
-    KILL CONNECTION cid;
-  END LOOP;
-  CLOSE sessions;
+  BEGIN
+    DECLARE done INT DEFAULT 0;
+    DECLARE cid BIGINT;
+    DECLARE sessions CURSOR FOR SELECT id FROM information_schema.processlist WHERE user = ${lit(user)};
+    DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
+    -- A session may end between the listing and its KILL.
+    DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;
+    OPEN sessions;
+    kill_all: LOOP
+      FETCH sessions INTO cid;
+      IF done THEN LEAVE kill_all; END IF;
+      KILL CONNECTION cid;
+    END LOOP;
+    CLOSE sessions;
+  END;
   DELETE FROM ${TABLE} WHERE user = ${lit(user)};
 END`;
   }
@@ -169,17 +206,12 @@ END`;
             // Booked before it exists: if we die half-way, sweep still finds it.
             `INSERT INTO ${TABLE} (user, host, expires_at, marker) VALUES (${lit(req.username)}, ${lit(userHost)}, ${lit(sqlTime(req.expiresAt))}, ${lit(encodeMarker(req.marker))})`,
             `CREATE USER ${target} IDENTIFIED BY ${lit(req.password)}`,
-            ...(req.roles.length
-              ? [
-                  `GRANT ${roles} TO ${target}`,
-                  server.mariadb
-                    ? `SET DEFAULT ROLE ${roles} FOR ${target}`
-                    : `SET DEFAULT ROLE ALL TO ${target}`
-                ]
-              : [])
+            ...(req.roles.length ? [`GRANT ${roles} TO ${target}`] : []),
+            ...(req.roles.length && !server.mariadb ? [`SET DEFAULT ROLE ALL TO ${target}`] : [])
           ];
           try {
             await c.query(statements.join(';\n'));
+            if (req.roles.length && server.mariadb) await mariaDbDefaultRole(c, req, roles, target);
           } catch (err) {
             // MySQL's DDL is not transactional: undo by hand whatever part ran.
             await revokeWith(c, req.username).catch(() => undefined);
@@ -266,6 +298,18 @@ END`;
         throw withContext(`Could not sweep MySQL users on ${where}`, err);
       }
     }
+  };
+}
+
+/** TLS as the admin URL's `ssl-mode` (and `ssl-ca`) ask, in the MySQL client's terms. */
+function tlsOptions(params: URLSearchParams): mysql.SslOptions | undefined {
+  const mode = (params.get('ssl-mode') ?? 'DISABLED').toUpperCase();
+  if (mode === 'DISABLED') return undefined;
+  const ca = params.get('ssl-ca');
+  return {
+    ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}),
+    rejectUnauthorized: mode !== 'REQUIRED',
+    verifyIdentity: mode === 'VERIFY_IDENTITY'
   };
 }
 

@@ -6,7 +6,7 @@ import { issue } from '../../src/issue.js';
 import { mysqlProvider } from '../../src/providers/mysql.js';
 import { decodeMarker } from '../../src/providers/types.js';
 import { sweep } from '../../src/revoke.js';
-import { parseAdminUrl, readSettings } from '../../src/settings.js';
+import { parseAdminUrl, readSettings, readTarget } from '../../src/settings.js';
 import { InputError } from '../../src/util/errors.js';
 import {
   mysqlClient,
@@ -32,7 +32,7 @@ const shownRole = (role: string) => (isMariaDb() ? role : `\`${role}\`@\`%\``);
 
 async function issueFor(extra: Record<string, string> = {}) {
   const rec = recordingPlatform(inputs(extra));
-  const credential = await issue(readSettings(rec.platform.input), rec.platform);
+  const credential = (await issue(readSettings(rec.platform.input), rec.platform))!;
   return { ...rec, credential, env: rec.exported() };
 }
 
@@ -216,6 +216,53 @@ describe('revoke', () => {
   });
 });
 
+describe('an admin with only the privileges the README lists', () => {
+  test('issues with the role active at login, and without EVENT warns and still revokes', async () => {
+    const narrow = (name: string) =>
+      Object.assign(new URL(appUrl()), { username: name, password: `${name}-pw-1234` }).href;
+    const grants = (name: string, extra: string) => [
+      `CREATE USER ${name} IDENTIFIED BY '${name}-pw-1234'`,
+      `GRANT CREATE USER, PROCESS ON *.* TO ${name}`,
+      ...(isMariaDb()
+        ? [`GRANT CONNECTION ADMIN ON *.* TO ${name}`]
+        : [`GRANT CONNECTION_ADMIN ON *.* TO ${name}`]),
+      `GRANT SELECT ON mysql.user TO ${name}`,
+      `GRANT CREATE, INSERT, SELECT, DELETE${extra} ON ephemeral_credentials.* TO ${name}`,
+      `GRANT app_read TO ${name} WITH ADMIN OPTION`
+    ];
+    for (const sql of [...grants('ci_admin_ev', ', EVENT'), ...grants('ci_admin_noev', '')])
+      await mysqlQuery(db.adminUrl, sql);
+
+    const withEvent = recordingPlatform(
+      inputs({ 'admin-url': narrow('ci_admin_ev'), roles: 'app_read' })
+    );
+    const credential = (await issue(readSettings(withEvent.platform.input), withEvent.platform))!;
+    expect(withEvent.of('warning')).toEqual([]);
+    const [row] = await mysqlQuery(credential.url, 'SELECT CURRENT_ROLE() AS role');
+    expect(row!.role).toBe(shownRole('app_read'));
+    const session = await mysql.createConnection(credential.url);
+    session.on('error', () => undefined);
+    const asNarrow = mysqlProvider(parseAdminUrl('mysql', narrow('ci_admin_ev')), 5000);
+    expect(await asNarrow.revoke(credential.username)).toBe('revoked');
+    await expect(session.query('SELECT 1')).rejects.toThrow();
+    session.destroy();
+
+    const noEvent = recordingPlatform(inputs({ 'admin-url': narrow('ci_admin_noev') }));
+    const second = (await issue(readSettings(noEvent.platform.input), noEvent.platform))!;
+    expect(noEvent.of('warning')[0]?.value).toMatch(
+      /Could not create the expiry event .*Grant the admin EVENT on ephemeral_credentials/
+    );
+    const withoutEvent = mysqlProvider(parseAdminUrl('mysql', narrow('ci_admin_noev')), 5000);
+    expect(await withoutEvent.revoke(second.username)).toBe('revoked');
+    expect(await accounts(second.username)).toEqual([]);
+    expect(
+      await mysqlQuery(db.adminUrl, 'SELECT 1 FROM ephemeral_credentials.users WHERE user = ?', [
+        second.username
+      ])
+    ).toEqual([]);
+  });
+});
+
 describe('expiry without revoke', () => {
   test("a user issued for 2 seconds is dropped by the server's own event, its session ended", async () => {
     const { credential } = await issueFor({ ttl: '2s', roles: 'app_read' });
@@ -244,7 +291,7 @@ describe('sweep, and a server whose event scheduler is off', () => {
         `CREATE USER 'sw_00000000_unmarked'@'%' IDENTIFIED BY 'x-unmarked-1'`
       );
       await sleep(2100); // 1s, rounded up to a whole second
-      const target = readSettings(recordingPlatform(inputs()).platform.input);
+      const target = readTarget(recordingPlatform(inputs()).platform.input);
 
       const lines: string[] = [];
       expect(await sweep(target, true, (l) => lines.push(l))).toEqual([

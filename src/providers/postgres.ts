@@ -58,19 +58,34 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
     }
   }
 
-  function revokeWith(client: pg.Client, username: string): Promise<'revoked' | 'absent'> {
-    return retry(() => revokeOnce(client, username), {
-      attempts: 4,
-      baseMs: 50,
-      maxMs: 500,
-      retryable: isConcurrentUpdate
-    });
+  /**
+   * Revokers of one role (a post step and sweeps) take turns under an advisory lock; the lock is
+   * per database, so revokers that connect to different databases fall back on retrying.
+   */
+  async function revokeWith(client: pg.Client, username: string): Promise<'revoked' | 'absent'> {
+    const key = `ephemeral-credentials:${username}`;
+    try {
+      return await retry(() => revokeOnce(client, username, key), {
+        attempts: 4,
+        baseMs: 50,
+        maxMs: 500,
+        retryable: isConcurrentUpdate
+      });
+    } finally {
+      await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+    }
   }
 
-  async function revokeOnce(client: pg.Client, username: string): Promise<'revoked' | 'absent'> {
+  async function revokeOnce(
+    client: pg.Client,
+    username: string,
+    key: string
+  ): Promise<'revoked' | 'absent'> {
     const found = await client.query<{ marker: string | null }>(
-      `SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`,
-      [username]
+      `SELECT shobj_description(oid, 'pg_authid') AS marker
+         FROM pg_roles, (SELECT pg_advisory_lock(hashtextextended($2, 0))) AS locked
+        WHERE rolname = $1`,
+      [username, key]
     );
     if (found.rowCount === 0) return 'absent';
     if (!decodeMarker(found.rows[0]!.marker)) {

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { startLocalIssuer, type LocalIssuer } from '../src/demo/issuer.js';
 import { startLocalPostgres } from '../src/demo/postgres.js';
 import { startLocalMariaDb } from '../test/helpers/mariadb.js';
+import { startLocalSts } from '../test/helpers/sts.js';
 import { newJob, parseCommandFile, RUN_ENV } from '../test/helpers/runner.js';
 
 // Compiled to <out>/bench/run.js, so the repository is two levels up wherever npm was run from.
@@ -106,8 +107,8 @@ async function mainThenPost(
     const state = parseCommandFile(readFileSync(job.files.GITHUB_STATE!, 'utf8'));
     if (main.code !== 0 || !state.lease) fail(`main (${inputs.provider})`, main);
     const post = await timed([join('dist', 'post', 'index.js')], stepEnv(job.files, inputs, state));
-    // Post exits 0 even when revoking fails (it only warns), so success is what it reports.
-    if (post.code !== 0 || !post.stdout.includes('Revoked '))
+    // Post exits 0 even when revoking fails (it only warns), so success is what it says.
+    if (post.code !== 0 || post.stdout.includes('::warning::'))
       fail(`post (${inputs.provider})`, post);
     return { main: main.ms, post: post.ms };
   } finally {
@@ -128,7 +129,8 @@ const NAMES = [
   'pg post',
   'pg main+token',
   'mysql main',
-  'mysql post'
+  'mysql post',
+  'aws main'
 ] as const;
 type Name = (typeof NAMES)[number];
 
@@ -139,7 +141,8 @@ type Name = (typeof NAMES)[number];
 async function round(
   pgUrl: string,
   mysqlUrl: string,
-  issuer: LocalIssuer
+  issuer: LocalIssuer,
+  stsEndpoint: string
 ): Promise<Record<Name, number>> {
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
   const baseline = await timed(['-e', '0'], env);
@@ -150,6 +153,16 @@ async function round(
   const pgRun = await mainThenPost(pgInputs);
   const tokenRun = await mainThenPost(pgInputs, issuer.actionsEnv);
   const mysqlRun = await mainThenPost({ provider: 'mysql', 'admin-url': mysqlUrl, ttl: '15m' });
+  const awsRun = await mainThenPost(
+    {
+      provider: 'aws',
+      'role-to-assume': 'arn:aws:iam::123456789012:role/bench',
+      'aws-region': 'us-east-1',
+      'sts-endpoint': stsEndpoint,
+      ttl: '15m'
+    },
+    issuer.actionsEnv
+  );
   return {
     'node -e 0': baseline.ms,
     'pg floor': floor.ms,
@@ -157,7 +170,8 @@ async function round(
     'pg post': pgRun.post,
     'pg main+token': tokenRun.main,
     'mysql main': mysqlRun.main,
-    'mysql post': mysqlRun.post
+    'mysql post': mysqlRun.post,
+    'aws main': awsRun.main
   };
 }
 
@@ -169,7 +183,13 @@ const issuer = await startLocalIssuer({
   repository: 'acme/app',
   repository_id: '1',
   run_id: '2',
-  run_attempt: '1'
+  run_attempt: '1',
+  sub: 'repo:acme/app:ref:refs/heads/main'
+});
+// No real STS can run here: the AWS steps talk to the tests' local STS-compatible endpoint.
+const sts = await startLocalSts({
+  issuer: issuer.issuer,
+  jwksUri: `${issuer.issuer}/.well-known/jwks`
 });
 const samples = Object.fromEntries(NAMES.map((name) => [name, [] as number[]])) as Record<
   Name,
@@ -177,15 +197,16 @@ const samples = Object.fromEntries(NAMES.map((name) => [name, [] as number[]])) 
 >;
 try {
   // One untimed round first: the first spawn of each bundle pays for a cold file cache.
-  await round(pgServer.adminUrl, mysqlUrl, issuer);
+  await round(pgServer.adminUrl, mysqlUrl, issuer, sts.endpoint);
   for (let i = 0; i < runs; i++) {
-    const r = await round(pgServer.adminUrl, mysqlUrl, issuer);
+    const r = await round(pgServer.adminUrl, mysqlUrl, issuer, sts.endpoint);
     for (const name of NAMES) samples[name].push(r[name]);
   }
 } catch (err) {
   console.error(err instanceof Error ? err.message : err);
   process.exitCode = 1;
 } finally {
+  await sts.close();
   await issuer.close();
   await pgServer.stop();
   await mysqlServer.stop();
@@ -198,7 +219,7 @@ const rows = Object.entries(samples).map(([name, values]) => ({
   p90: percentile(values, 90)
 }));
 console.log(
-  `${runs} interleaved runs each (node ${process.version}, embedded PostgreSQL and ${mysqlServer.version} on 127.0.0.1)\n`
+  `${runs} interleaved runs each (node ${process.version}, embedded PostgreSQL, ${mysqlServer.version} and a local STS on 127.0.0.1)\n`
 );
 console.log(`${'command'.padEnd(14)}${'median ms'.padStart(12)}${'p90 ms'.padStart(10)}`);
 for (const row of rows) {
@@ -213,6 +234,7 @@ console.log(`pg-floor/node-e-0 = ${ratio('pg floor')}   (reference: pg alone, co
 console.log(
   `main+token/node-e-0 = ${ratio('pg main+token')}   (postgres, job with id-token: write)`
 );
+console.log(`aws main/node-e-0 = ${ratio('aws main')}`);
 console.log(`mysql main/node-e-0 = ${ratio('mysql main')}`);
 console.log(`mysql post/node-e-0 = ${ratio('mysql post')}`);
 console.log(`main/node-e-0 = ${ratio('pg main')}`);

@@ -28,12 +28,19 @@ const COMMANDS: Record<string, { flags: FlagSpec; help: string }> = {
       'state-file',
       'format',
       'connect-timeout',
-      'user-host'
+      'user-host',
+      'role-to-assume',
+      'aws-region',
+      'role-session-name',
+      'sts-endpoint',
+      'session-policy',
+      'session-policy-arns',
+      'mask-aws-account-id'
     ),
     help: `ephemeral-credentials issue --provider P --admin-url URL [options]
 
 Creates a user for this job and prints its variables (or writes them to --vars-file).
-  --provider P          postgres or mysql (also MariaDB)
+  --provider P          postgres, mysql (also MariaDB) or aws
   --admin-url URL       admin connection URL (better from EPHEMERAL_CREDENTIALS_ADMIN_URL)
   --roles R             roles to grant, comma separated
   --database NAME       database in the exported URL (default: the admin URL's)
@@ -45,7 +52,14 @@ Creates a user for this job and prints its variables (or writes them to --vars-f
   --state-file PATH     write what revoke needs here (mode 0600; never a password)
   --format env|json     output form on stdout (default env)
   --connect-timeout D   give up connecting after D (default 10s)
-  --user-host H         mysql: host pattern of the new account (default %)`
+  --user-host H         mysql: host pattern of the new account (default %)
+  --role-to-assume ARN  aws: the role to assume with the job's OIDC token (--id-token-env)
+  --aws-region R        aws: region, also exported as AWS_REGION and AWS_DEFAULT_REGION
+  --role-session-name N aws: session name (default <prefix>-<run>-<attempt>-<random>)
+  --sts-endpoint URL    aws: an STS-compatible endpoint
+  --session-policy JSON aws: inline policy that scopes the session down
+  --session-policy-arns aws: managed policy ARNs that scope the session down
+  --mask-aws-account-id aws: true to treat the account id as a secret`
   },
   revoke: {
     flags: text('state-file', 'admin-url', 'connect-timeout'),

@@ -1,22 +1,14 @@
 import { getIdToken } from './oidc/token.js';
 import { runKey } from './oidc/identity.js';
-import type { Platform } from './platform/types.js';
+import type { Platform, SummaryFacts } from './platform/types.js';
+import { loadProvider } from './providers/load.js';
 import type { CredentialProvider, IssuedCredential } from './providers/types.js';
-import type { Settings } from './settings.js';
+import type { AwsSettings, DbSettings, Settings } from './settings.js';
 import type { LeaseState } from './state.js';
 import { errorMessage, registerSecret } from './util/errors.js';
 import { formatDuration } from './util/duration.js';
 import { makePassword, makeUsername } from './util/names.js';
 import { VERSION } from './version.js';
-import { loadProvider } from './providers/load.js';
-
-function decodeURIComponentSafe(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
 
 /** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
 export function maskAll(platform: Platform, secret: string): void {
@@ -28,14 +20,51 @@ export function maskAll(platform: Platform, secret: string): void {
   }
 }
 
+/** What a job receives, in the order it must be handed over. */
+interface Delivery {
+  state: Omit<LeaseState, 'v' | 'exported'>;
+  outputs: Record<string, string>;
+  /** Variable names without the env-prefix. */
+  env: Record<string, string>;
+  message: string;
+  summary: SummaryFacts;
+}
+
 /**
- * The whole of issuing: learn who the run is, create the user, mask, save state, export.
- * Anything that fails after the user exists revokes it again.
+ * Hands a credential to the job, after its secrets were masked: state first (so the post step
+ * can clean up whatever follows), then outputs, variables, the log line and the summary.
  */
+async function deliver(settings: Settings, platform: Platform, d: Delivery): Promise<void> {
+  const names = Object.keys(d.env).map((name) => settings.envPrefix + name);
+  await platform.saveState({ v: 1, ...d.state, exported: settings.exportEnv ? names : [] });
+  for (const [name, value] of Object.entries(d.outputs)) platform.setOutput(name, value);
+  if (settings.exportEnv) {
+    for (const [name, value] of Object.entries(d.env))
+      platform.exportVariable(settings.envPrefix + name, value);
+  }
+  await platform.flush();
+  platform.info(d.message);
+  await platform.summary(d.summary);
+}
+
+/** Issues this job's credential: a database user (returned, for callers such as the demo), or an AWS session. */
 export async function issue(
   settings: Settings,
   platform: Platform,
-  providerFor: (s: Settings) => Promise<CredentialProvider> = loadProvider
+  providerFor: (s: DbSettings) => Promise<CredentialProvider> = loadProvider
+): Promise<IssuedCredential | undefined> {
+  if (settings.provider === 'aws') return issueAwsSession(settings, platform);
+  return issueDatabaseUser(settings, platform, providerFor);
+}
+
+/**
+ * Learns who the run is, creates the user, masks, saves state, exports. Anything that fails
+ * after the user exists revokes it again.
+ */
+async function issueDatabaseUser(
+  settings: DbSettings,
+  platform: Platform,
+  providerFor: (s: DbSettings) => Promise<CredentialProvider>
 ): Promise<IssuedCredential> {
   // GitHub masks secrets.* itself, but an admin URL assembled in the workflow may not be.
   const adminPassword = settings.adminUrl.url.password;
@@ -74,43 +103,33 @@ export async function issue(
   try {
     maskAll(platform, credential.url);
     for (const note of credential.notes ?? []) platform.warning(note);
-    const names = Object.keys(credential.env).map((name) => settings.envPrefix + name);
-    const state: LeaseState = {
-      v: 1,
-      provider: settings.provider,
-      leaseId: username,
-      username,
-      expiresAt: expiresAt.toISOString(),
-      target: `${credential.host}:${credential.port}/${credential.database}`,
-      exported: settings.exportEnv ? names : []
-    };
-    await platform.saveState(state);
-
-    const outputs: Record<string, string> = {
-      username,
-      password,
-      url: credential.url,
-      'expires-at': state.expiresAt,
-      'lease-id': state.leaseId
-    };
-    for (const [name, value] of Object.entries(outputs)) platform.setOutput(name, value);
-    if (settings.exportEnv) {
-      for (const [name, value] of Object.entries(credential.env)) {
-        platform.exportVariable(settings.envPrefix + name, value);
-      }
-    }
-    await platform.flush();
-    platform.info(
-      `Created ${settings.provider} user ${username} on ${state.target}` +
+    const target = `${credential.host}:${credential.port}/${credential.database}`;
+    await deliver(settings, platform, {
+      state: {
+        provider: settings.provider,
+        leaseId: username,
+        username,
+        expiresAt: expiresAt.toISOString(),
+        target
+      },
+      outputs: {
+        username,
+        password,
+        url: credential.url,
+        'expires-at': expiresAt.toISOString(),
+        'lease-id': username
+      },
+      env: credential.env,
+      message:
+        `Created ${settings.provider} user ${username} on ${target}` +
         ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${formatDuration(settings.ttlSeconds)}` +
-        ` until ${state.expiresAt}`
-    );
-    await platform.summary({
-      username,
-      roles: settings.roles,
-      database: credential.database,
-      target: `${credential.host}:${credential.port}`,
-      expiresAt: state.expiresAt
+        ` until ${expiresAt.toISOString()}`,
+      summary: {
+        who: username,
+        grants: settings.roles,
+        where: `${credential.database} on ${credential.host}:${credential.port}`,
+        expiresAt: expiresAt.toISOString()
+      }
     });
     return credential;
   } catch (err) {
@@ -119,5 +138,71 @@ export async function issue(
       platform.warning(`Could not remove ${username} after a failure: ${errorMessage(revokeErr)}`);
     });
     throw err;
+  }
+}
+
+/** Exchanges the job's OIDC token for an STS session, masks it and exports it. */
+async function issueAwsSession(settings: AwsSettings, platform: Platform): Promise<undefined> {
+  const { assumeRole, makeSessionName, STS_MIN_SECONDS } = await import('./providers/aws-sts.js');
+  // The first token proves the job may have one (else: which permission to add) and names the run.
+  const first = await getIdToken(platform.tokens, settings.audience, true);
+  maskAll(platform, first!.token);
+  const identity = platform.identity(first!.claims);
+  const sessionName = settings.sessionName ?? makeSessionName(settings.usernamePrefix, identity);
+  if (settings.ttlSeconds < STS_MIN_SECONDS) {
+    platform.notice(
+      `ttl ${formatDuration(settings.ttlSeconds)} is shorter than STS allows; the session lasts ${formatDuration(STS_MIN_SECONDS)}`
+    );
+  }
+  let unused: string | undefined = first!.token;
+  const session = await assumeRole(settings, sessionName, async () => {
+    // The first attempt uses the token already in hand; every retry asks for a fresh one.
+    const token = unused ?? (await getIdToken(platform.tokens, settings.audience, true))!.token;
+    unused = undefined;
+    maskAll(platform, token);
+    return token;
+  });
+  for (const secret of [session.accessKeyId, session.secretAccessKey, session.sessionToken])
+    maskAll(platform, secret);
+  if (settings.maskAccountId) maskAll(platform, session.accountId);
+
+  const expiresAt = session.expiresAt.toISOString();
+  const role = settings.maskAccountId
+    ? settings.roleArn.replace(session.accountId, '***')
+    : settings.roleArn;
+  await deliver(settings, platform, {
+    state: {
+      provider: 'aws',
+      leaseId: sessionName,
+      username: sessionName,
+      expiresAt,
+      target: role
+    },
+    outputs: {
+      'aws-access-key-id': session.accessKeyId,
+      'aws-secret-access-key': session.secretAccessKey,
+      'aws-session-token': session.sessionToken,
+      'aws-account-id': session.accountId,
+      'expires-at': expiresAt,
+      'lease-id': sessionName
+    },
+    env: {
+      AWS_ACCESS_KEY_ID: session.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: session.secretAccessKey,
+      AWS_SESSION_TOKEN: session.sessionToken,
+      AWS_REGION: settings.region,
+      AWS_DEFAULT_REGION: settings.region
+    },
+    message: `Assumed ${role} as session ${sessionName} in ${settings.region}, valid until ${expiresAt}`,
+    summary: { who: sessionName, grants: [role], where: `AWS ${settings.region}`, expiresAt }
+  });
+  return undefined;
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }

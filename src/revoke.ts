@@ -5,6 +5,14 @@ import { readBoolean, readTarget, type Target } from './settings.js';
 import { errorMessage } from './util/errors.js';
 import type { LeaseState } from './state.js';
 
+// Who ends a credential that the post step could not revoke.
+const EXPIRY_BY: Record<LeaseState['provider'], string> = {
+  postgres: 'when PostgreSQL refuses it (VALID UNTIL); sweep drops the role later',
+  mysql:
+    "when the server's expiry event drops it (if the event scheduler is on), or at the next sweep",
+  aws: 'when AWS ends the session'
+};
+
 type ProviderFor = (target: Target) => Promise<CredentialProvider>;
 
 /** Revokes the lease in a saved state; the admin URL is read again, as state holds no secret. */
@@ -12,7 +20,8 @@ export async function revoke(
   state: LeaseState,
   platform: Platform,
   providerFor: ProviderFor = loadProvider
-): Promise<'revoked' | 'absent'> {
+): Promise<'revoked' | 'absent' | 'expires'> {
+  if (state.provider === 'aws') return endAwsSession(state, platform);
   const provider = await providerFor(readTarget(platform.input, state.provider));
   const result = await provider.revoke(state.username);
   platform.info(
@@ -20,8 +29,26 @@ export async function revoke(
       ? `Revoked ${state.provider} user ${state.username} on ${state.target}`
       : `User ${state.username} on ${state.target} was already gone`
   );
-  await platform.summaryRevoked(state, new Date());
+  await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
   return result;
+}
+
+/**
+ * STS cannot revoke one session: what is left is to take its variables from later (post) steps
+ * and to say when it ends.
+ */
+async function endAwsSession(state: LeaseState, platform: Platform): Promise<'expires'> {
+  for (const name of state.exported) platform.exportVariable(name, '');
+  const cleared = state.exported.length
+    ? `; cleared ${state.exported.join(', ')} for later steps`
+    : '';
+  platform.info(
+    `AWS session ${state.username} cannot be revoked on its own and expires at ${state.expiresAt}${cleared}`
+  );
+  await platform.summaryNote(
+    `AWS session ${state.username} expires at ${state.expiresAt} (STS sessions cannot be revoked one by one).`
+  );
+  return 'expires';
 }
 
 /** Lists (dry run) or revokes the expired users that this tool made. */
@@ -63,7 +90,7 @@ export async function revokeAtJobEnd(
     await revoke(state, platform, providerFor);
   } catch (err) {
     const expiry = state
-      ? ` It still expires at ${state.expiresAt}, enforced by the database.`
+      ? ` It still expires at ${state.expiresAt}, ${EXPIRY_BY[state.provider]}.`
       : '';
     platform.warning(`Could not revoke the credential: ${errorMessage(err)}.${expiry}`);
   }

@@ -2,29 +2,50 @@ import { InputError, registerSecret } from './util/errors.js';
 import { parseDuration } from './util/duration.js';
 import { NAME_SUFFIX_LENGTH } from './util/names.js';
 
+/** The databases we create users in. */
+export type DbProvider = 'postgres' | 'mysql';
 /** What we create credentials in. */
-export type ProviderName = 'postgres' | 'mysql' | 'aws';
+export type ProviderName = DbProvider | 'aws';
 
 /** Which database to reach and how: all that revoke and sweep need. */
 export interface Target {
-  provider: ProviderName;
+  provider: DbProvider;
   adminUrl: AdminUrl;
   connectTimeoutMs: number;
 }
 
-/** Everything issue needs, validated: nothing is created from an unchecked value. */
-export interface Settings extends Target {
-  roles: string[];
-  database: string;
+/** What every provider reads. */
+interface Common {
   ttlSeconds: number;
   usernamePrefix: string;
   envPrefix: string;
   exportEnv: boolean;
   revoke: boolean;
   audience: string;
+}
+
+/** Everything issuing a database user needs, validated: nothing is created from an unchecked value. */
+export interface DbSettings extends Target, Common {
+  roles: string[];
+  database: string;
   /** MySQL: the host pattern of the new account. */
   userHost: string;
 }
+
+/** Everything an STS session needs, validated. */
+export interface AwsSettings extends Common {
+  provider: 'aws';
+  roleArn: string;
+  region: string;
+  sessionName?: string;
+  stsEndpoint?: string;
+  sessionPolicy?: string;
+  sessionPolicyArns: string[];
+  maskAccountId: boolean;
+}
+
+/** The settings of one issue, for whichever provider. */
+export type Settings = DbSettings | AwsSettings;
 
 /** An admin connection URL, parsed; `redacted` is safe to print. */
 export interface AdminUrl {
@@ -44,7 +65,13 @@ const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 const PROVIDERS: readonly ProviderName[] = ['postgres', 'mysql', 'aws'];
-const BUILT: readonly ProviderName[] = ['postgres', 'mysql'];
+const BUILT: readonly ProviderName[] = ['postgres', 'mysql', 'aws'];
+const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const POLICY_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]{1,512}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+const MYSQL_SSL_MODES = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 const URL_SCHEMES: Record<string, string[]> = {
   postgres: ['postgres:', 'postgresql:'],
   mysql: ['mysql:', 'mariadb:']
@@ -59,9 +86,23 @@ export function readSettings(get: InputReader): Settings {
       'broker mode (broker-url) is not available in this version yet; use admin-url'
     );
   }
-  const target = readTarget(get);
-  const { adminUrl } = target;
+  const provider = readProvider(get('provider'));
+  const common = readCommon(get, provider);
+  if (provider === 'aws') return { ...common, ...readAws(get) };
+  const target = readTarget(get, provider);
+  const database = get('database') || decodeOr(target.adminUrl.url.pathname.slice(1));
+  if (!database) throw new InputError('database is not set and the admin-url names none');
+  checkSqlName('database', database);
+  return {
+    ...common,
+    ...target,
+    roles: parseRoles(get('roles')),
+    database,
+    userHost: readUserHost(get('user-host'))
+  };
+}
 
+function readCommon(get: InputReader, provider: ProviderName): Common {
   const usernamePrefix = get('username-prefix') || 'ci';
   if (!PREFIX.test(usernamePrefix) || usernamePrefix.length > MAX_PREFIX) {
     throw new InputError(
@@ -72,26 +113,94 @@ export function readSettings(get: InputReader): Settings {
   if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
     throw new InputError(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
   }
-  const database = get('database') || decodeOr(adminUrl.url.pathname.slice(1));
-  if (!database) throw new InputError('database is not set and the admin-url names none');
-  checkSqlName('database', database);
-
   return {
-    ...target,
-    roles: parseRoles(get('roles')),
-    database,
     ttlSeconds: parseDuration('ttl', get('ttl') || '1h', MAX_TTL_SECONDS),
     usernamePrefix,
     envPrefix,
     exportEnv: readBoolean('export-env', get('export-env'), true),
     revoke: readBoolean('revoke', get('revoke'), true),
-    audience: get('audience') || DEFAULT_AUDIENCE,
-    userHost: readUserHost(get('user-host'))
+    audience: get('audience') || (provider === 'aws' ? 'sts.amazonaws.com' : DEFAULT_AUDIENCE)
   };
+}
+
+function readAws(get: InputReader): Omit<AwsSettings, keyof Common> {
+  if (get('admin-url')) {
+    throw new InputError('admin-url is for database providers; provider aws uses role-to-assume');
+  }
+  const roleArn = get('role-to-assume').trim();
+  if (!ROLE_ARN.test(roleArn)) {
+    throw new InputError(
+      `role-to-assume "${roleArn}" is not an IAM role ARN; use arn:aws:iam::123456789012:role/name`
+    );
+  }
+  const region = get('aws-region').trim();
+  if (!REGION.test(region)) {
+    throw new InputError(`aws-region "${region}" is not a region; use e.g. us-east-1 or eu-west-2`);
+  }
+  const sessionName = get('role-session-name').trim();
+  if (sessionName && !SESSION_NAME.test(sessionName)) {
+    throw new InputError(
+      `role-session-name "${sessionName}" must be 2 to 64 of letters, digits and _ + = , . @ -`
+    );
+  }
+  const sessionPolicy = get('session-policy').trim();
+  if (sessionPolicy) {
+    let policy: unknown;
+    try {
+      policy = JSON.parse(sessionPolicy);
+    } catch {
+      throw new InputError('session-policy is not JSON; give an IAM policy document');
+    }
+    if (!policy || typeof policy !== 'object' || Array.isArray(policy)) {
+      throw new InputError('session-policy is not a policy document (a JSON object)');
+    }
+  }
+  const sessionPolicyArns = splitList(get('session-policy-arns'));
+  for (const arn of sessionPolicyArns) {
+    if (!POLICY_ARN.test(arn)) {
+      throw new InputError(
+        `session-policy-arns: "${arn}" is not an IAM policy ARN; use arn:aws:iam::aws:policy/ReadOnlyAccess`
+      );
+    }
+  }
+  if (sessionPolicyArns.length > 10) {
+    throw new InputError(
+      `session-policy-arns lists ${sessionPolicyArns.length}; STS takes at most 10`
+    );
+  }
+  return {
+    provider: 'aws',
+    roleArn,
+    region,
+    ...(sessionName ? { sessionName } : {}),
+    ...(get('sts-endpoint') ? { stsEndpoint: readEndpoint(get('sts-endpoint')) } : {}),
+    ...(sessionPolicy ? { sessionPolicy } : {}),
+    sessionPolicyArns,
+    maskAccountId: readBoolean('mask-aws-account-id', get('mask-aws-account-id'), false)
+  };
+}
+
+// The web identity token travels to this endpoint, so only TLS, or plain HTTP on this machine.
+function readEndpoint(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    throw new InputError(
+      `sts-endpoint "${text}" is not a URL; use e.g. https://sts.us-east-1.amazonaws.com`
+    );
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
+    throw new InputError(`sts-endpoint "${text}" must use https (plain http only on localhost)`);
+  }
+  return url.href;
 }
 
 /** Reads the provider and admin URL; the provider may come from a saved state instead. */
 export function readTarget(get: InputReader, provider = readProvider(get('provider'))): Target {
+  if (provider === 'aws') {
+    throw new InputError('provider aws has no database: STS sessions cannot be listed or swept');
+  }
   if (!get('admin-url')) throw new InputError(`admin-url is required for provider "${provider}"`);
   return {
     provider,
@@ -147,6 +256,13 @@ export function parseAdminUrl(provider: ProviderName, text: string): AdminUrl {
   if (!url.hostname || !url.username) {
     throw new InputError(`admin-url "${redacted}" needs a user and a host; use ${example}`);
   }
+  const sslMode = url.searchParams.get('ssl-mode');
+  if (provider === 'mysql' && sslMode && !MYSQL_SSL_MODES.includes(sslMode.toUpperCase())) {
+    throw new InputError(
+      `admin-url ssl-mode "${sslMode}" is not one of ${MYSQL_SSL_MODES.join(', ')}` +
+        (/^preferred$/i.test(sslMode) ? ' (PREFERRED would fall back to plain text unnoticed)' : '')
+    );
+  }
   if (url.port && !(Number(url.port) > 0)) {
     throw new InputError(`admin-url "${redacted}" has a bad port; use ${example}`);
   }
@@ -162,6 +278,13 @@ function decodeOr(text: string): string {
   }
 }
 
+function splitList(text: string): string[] {
+  return text
+    .split(/[,\n]/)
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
 function readUserHost(text: string): string {
   const host = text.trim() || '%';
   if (!/^[A-Za-z0-9_.%:-]{1,255}$/.test(host)) {
@@ -174,10 +297,7 @@ function readUserHost(text: string): string {
 
 /** Splits a comma- or newline-separated role list and checks each name. */
 export function parseRoles(text: string): string[] {
-  const roles = text
-    .split(/[,\n]/)
-    .map((r) => r.trim())
-    .filter(Boolean);
+  const roles = splitList(text);
   for (const role of roles) checkSqlName('role', role);
   return [...new Set(roles)];
 }

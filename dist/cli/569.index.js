@@ -19,8 +19,8 @@ var external_node_os_ = __webpack_require__(8161);
 var external_node_path_ = __webpack_require__(6760);
 // EXTERNAL MODULE: ./node_modules/pg/esm/index.mjs
 var esm = __webpack_require__(3849);
-// EXTERNAL MODULE: ./src/issue.ts + 3 modules
-var issue = __webpack_require__(5132);
+// EXTERNAL MODULE: ./src/issue.ts + 2 modules
+var issue = __webpack_require__(6371);
 // EXTERNAL MODULE: ./src/platform/cli.ts + 1 modules
 var cli = __webpack_require__(1384);
 // EXTERNAL MODULE: ./src/revoke.ts
@@ -692,6 +692,7 @@ async function startLocalIssuer(runClaims = {}) {
         .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
         .setIssuer(issuer)
         .setAudience(audience)
+        .setJti((0,external_node_crypto_.randomUUID)()) // as GitHub's: no two tokens alike, even within one second
         .setIssuedAt()
         .setNotBefore(Math.floor(Date.now() / 1000) - 5)
         .setExpirationTime(Math.floor(Date.now() / 1000) + expiresIn)
@@ -829,7 +830,7 @@ async function runDemo(say) {
             'state-file': (0,external_node_path_.join)(dir, 'state.json')
         }, env, (line) => say(`   ${line}`));
         say('3. Issuing a credential for this job ...');
-        const credential = await (0,issue/* issue */.s)((0,settings/* readSettings */.sb)(platform.input), platform);
+        const credential = (await (0,issue/* issue */.s)((0,settings/* readSettings */.sb)(platform.input), platform));
         const shownUrl = new URL(credential.url);
         shownUrl.password = '***';
         say(`   DATABASE_URL=${shownUrl.href}   (the password is 43 random characters, masked in CI logs)`);

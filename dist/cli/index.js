@@ -6,7 +6,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _commands_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8797);
+/* harmony import */ var _commands_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9153);
 
 process.exitCode = await (0,_commands_js__WEBPACK_IMPORTED_MODULE_0__/* .runCli */ .a)(process.argv.slice(2));
 
@@ -15,42 +15,33 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8797:
+/***/ 9153:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  a: () => (/* binding */ runCli)
-});
-
-;// CONCATENATED MODULE: external "node:util"
-const external_node_util_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
-// EXTERNAL MODULE: ./src/issue.ts + 3 modules
-var issue = __nccwpck_require__(5132);
-// EXTERNAL MODULE: ./src/platform/cli.ts + 1 modules
-var cli = __nccwpck_require__(1384);
-// EXTERNAL MODULE: ./src/revoke.ts
-var revoke = __nccwpck_require__(481);
-// EXTERNAL MODULE: ./src/settings.ts
-var settings = __nccwpck_require__(8750);
-// EXTERNAL MODULE: ./src/util/errors.ts
-var errors = __nccwpck_require__(17);
-;// CONCATENATED MODULE: ./src/commands.ts
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   a: () => (/* binding */ runCli)
+/* harmony export */ });
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7975);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_util__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _issue_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6371);
+/* harmony import */ var _platform_cli_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1384);
+/* harmony import */ var _revoke_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(481);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8750);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(17);
 
 
 
 
 
 
-const commands_text = (...names) => Object.fromEntries(names.map((name) => [name, { type: 'string' }]));
+const text = (...names) => Object.fromEntries(names.map((name) => [name, { type: 'string' }]));
 const COMMANDS = {
     issue: {
-        flags: commands_text('provider', 'admin-url', 'broker-url', 'profile', 'roles', 'database', 'ttl', 'username-prefix', 'env-prefix', 'audience', 'id-token-env', 'vars-file', 'state-file', 'format', 'connect-timeout', 'user-host'),
+        flags: text('provider', 'admin-url', 'broker-url', 'profile', 'roles', 'database', 'ttl', 'username-prefix', 'env-prefix', 'audience', 'id-token-env', 'vars-file', 'state-file', 'format', 'connect-timeout', 'user-host', 'role-to-assume', 'aws-region', 'role-session-name', 'sts-endpoint', 'session-policy', 'session-policy-arns', 'mask-aws-account-id'),
         help: `ephemeral-credentials issue --provider P --admin-url URL [options]
 
 Creates a user for this job and prints its variables (or writes them to --vars-file).
-  --provider P          postgres or mysql (also MariaDB)
+  --provider P          postgres, mysql (also MariaDB) or aws
   --admin-url URL       admin connection URL (better from EPHEMERAL_CREDENTIALS_ADMIN_URL)
   --roles R             roles to grant, comma separated
   --database NAME       database in the exported URL (default: the admin URL's)
@@ -62,24 +53,31 @@ Creates a user for this job and prints its variables (or writes them to --vars-f
   --state-file PATH     write what revoke needs here (mode 0600; never a password)
   --format env|json     output form on stdout (default env)
   --connect-timeout D   give up connecting after D (default 10s)
-  --user-host H         mysql: host pattern of the new account (default %)`
+  --user-host H         mysql: host pattern of the new account (default %)
+  --role-to-assume ARN  aws: the role to assume with the job's OIDC token (--id-token-env)
+  --aws-region R        aws: region, also exported as AWS_REGION and AWS_DEFAULT_REGION
+  --role-session-name N aws: session name (default <prefix>-<run>-<attempt>-<random>)
+  --sts-endpoint URL    aws: an STS-compatible endpoint
+  --session-policy JSON aws: inline policy that scopes the session down
+  --session-policy-arns aws: managed policy ARNs that scope the session down
+  --mask-aws-account-id aws: true to treat the account id as a secret`
     },
     revoke: {
-        flags: commands_text('state-file', 'admin-url', 'connect-timeout'),
+        flags: text('state-file', 'admin-url', 'connect-timeout'),
         help: `ephemeral-credentials revoke --state-file PATH [--admin-url URL]
 
 Ends the sessions of the user in the state file and drops it. Revoking twice is not an error.
 The admin URL is not in the state file: pass it again or set EPHEMERAL_CREDENTIALS_ADMIN_URL.`
     },
     sweep: {
-        flags: { ...commands_text('provider', 'admin-url', 'connect-timeout'), 'dry-run': { type: 'boolean' } },
+        flags: { ...text('provider', 'admin-url', 'connect-timeout'), 'dry-run': { type: 'boolean' } },
         help: `ephemeral-credentials sweep --provider P --admin-url URL [--dry-run]
 
 Revokes every expired user that ephemeral-credentials created (proven by its marker, never by
 name). --dry-run only lists them.`
     },
     serve: {
-        flags: commands_text('config'),
+        flags: text('config'),
         help: `ephemeral-credentials serve --config FILE
 
 Runs the broker (not available in this version yet).`
@@ -116,14 +114,14 @@ async function runCli(argv, out = (t) => process.stdout.write(t)) {
     }
     let flags;
     try {
-        flags = (0,external_node_util_namespaceObject.parseArgs)({
+        flags = (0,node_util__WEBPACK_IMPORTED_MODULE_0__.parseArgs)({
             args: rest,
             options: { ...command.flags, help: { type: 'boolean', short: 'h' } },
             strict: true
         }).values;
     }
     catch (err) {
-        process.stderr.write(`${(0,errors/* errorMessage */.gJ)(err)}\n\n${command.help}\n`);
+        process.stderr.write(`${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .gJ)(err)}\n\n${command.help}\n`);
         return 2;
     }
     if (flags.help) {
@@ -135,35 +133,35 @@ async function runCli(argv, out = (t) => process.stdout.write(t)) {
         return 0;
     }
     catch (err) {
-        process.stderr.write(`error: ${(0,errors/* errorMessage */.gJ)(err)}\n`);
-        return err instanceof errors/* InputError */.dz ? 2 : 1;
+        process.stderr.write(`error: ${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .gJ)(err)}\n`);
+        return err instanceof _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz ? 2 : 1;
     }
 }
 const COMMAND_RUNNERS = {
     async issue(flags, out) {
-        const platform = (0,cli/* cliPlatform */._H)(flags, process.env, undefined, out);
+        const platform = (0,_platform_cli_js__WEBPACK_IMPORTED_MODULE_2__/* .cliPlatform */ ._H)(flags, process.env, undefined, out);
         const format = platform.input('format') || 'env';
         if (format !== 'env' && format !== 'json')
-            throw new errors/* InputError */.dz(`format "${format}" is not known; use env or json`);
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz(`format "${format}" is not known; use env or json`);
         // The platform writes the variables inside issue, so a failed write revokes the new user.
-        await (0,issue/* issue */.s)((0,settings/* readSettings */.sb)(platform.input), platform);
+        await (0,_issue_js__WEBPACK_IMPORTED_MODULE_1__/* .issue */ .s)((0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .readSettings */ .sb)(platform.input), platform);
     },
     async revoke(flags) {
-        const platform = (0,cli/* cliPlatform */._H)(flags);
+        const platform = (0,_platform_cli_js__WEBPACK_IMPORTED_MODULE_2__/* .cliPlatform */ ._H)(flags);
         if (!platform.input('state-file'))
-            throw new errors/* InputError */.dz('revoke needs --state-file');
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('revoke needs --state-file');
         const state = await platform.loadState();
         if (!state)
-            throw new errors/* InputError */.dz(`state file ${platform.input('state-file')} is empty`);
-        await (0,revoke/* revoke */.r8)(state, platform);
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz(`state file ${platform.input('state-file')} is empty`);
+        await (0,_revoke_js__WEBPACK_IMPORTED_MODULE_3__/* .revoke */ .r8)(state, platform);
     },
     async sweep(flags, out) {
-        const platform = (0,cli/* cliPlatform */._H)(flags);
-        const dryRun = (0,settings/* readBoolean */.Vf)('dry-run', platform.input('dry-run'), false);
-        await (0,revoke/* sweep */.X0)((0,settings/* readTarget */._E)(platform.input), dryRun, (line) => out(`${line}\n`));
+        const platform = (0,_platform_cli_js__WEBPACK_IMPORTED_MODULE_2__/* .cliPlatform */ ._H)(flags);
+        const dryRun = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .readBoolean */ .Vf)('dry-run', platform.input('dry-run'), false);
+        await (0,_revoke_js__WEBPACK_IMPORTED_MODULE_3__/* .sweep */ .X0)((0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .readTarget */ ._E)(platform.input), dryRun, (line) => out(`${line}\n`));
     },
     async serve() {
-        throw new errors/* InputError */.dz('serve (broker mode) is not available in this version yet');
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('serve (broker mode) is not available in this version yet');
     },
     async demo(_flags, out) {
         const { runDemo } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(569)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4569));
@@ -174,7 +172,7 @@ const COMMAND_RUNNERS = {
 
 /***/ }),
 
-/***/ 5132:
+/***/ 6371:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -185,49 +183,10 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // UNUSED EXPORTS: maskAll
 
-// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/util/base64url.js
-var base64url = __nccwpck_require__(1445);
-// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/lib/buffer_utils.js
-var buffer_utils = __nccwpck_require__(7410);
-// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/lib/validate.js
-var validate = __nccwpck_require__(7784);
-// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/util/errors.js
-var errors = __nccwpck_require__(5674);
-;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/decode_jwt.js
-
-
-
-
-function decodeJwt(jwt) {
-  if (typeof jwt != "string")
-    throw new errors/* JWTInvalid */.Dp("JWTs must use Compact JWS serialization, JWT must be a string");
-  const { 1: encodedPayload, length } = jwt.split(".");
-  if (length === 5)
-    throw new errors/* JWTInvalid */.Dp("Only JWTs using Compact JWS serialization can be decoded");
-  if (length !== 3)
-    throw new errors/* JWTInvalid */.Dp("Invalid JWT");
-  if (!encodedPayload)
-    throw new errors/* JWTInvalid */.Dp("JWTs must contain a payload");
-  let claimsSetBytes;
-  try {
-    claimsSetBytes = (0,base64url/* decode */.D)(encodedPayload);
-  } catch (cause) {
-    throw new errors/* JWTInvalid */.Dp("Failed to base64url decode the payload", { cause });
-  }
-  let claimsSet;
-  try {
-    claimsSet = JSON.parse(buffer_utils/* strictDecoder */.u8.decode(claimsSetBytes));
-  } catch (cause) {
-    throw new errors/* JWTInvalid */.Dp("Failed to parse the decoded payload as JSON", { cause });
-  }
-  if (!(0,validate/* isObject */.Gv)(claimsSet))
-    throw new errors/* JWTInvalid */.Dp("Invalid JWT Claims Set");
-  return claimsSet;
-}
-
-
+// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/util/decode_jwt.js
+var decode_jwt = __nccwpck_require__(7961);
 // EXTERNAL MODULE: ./src/util/errors.ts
-var util_errors = __nccwpck_require__(17);
+var errors = __nccwpck_require__(17);
 // EXTERNAL MODULE: ./src/util/retry.ts
 var retry = __nccwpck_require__(4266);
 ;// CONCATENATED MODULE: ./src/oidc/token.ts
@@ -255,7 +214,7 @@ function isTransientTokenError(err) {
 async function getIdToken(source, audience, required, retryOptions = {}) {
     if (!source.available()) {
         if (required)
-            throw new util_errors/* InputError */.dz(`This job has no OIDC token. ${source.missingHint}`);
+            throw new errors/* InputError */.dz(`This job has no OIDC token. ${source.missingHint}`);
         return undefined;
     }
     const token = await (0,retry/* retry */.L)(() => source.request(audience), {
@@ -265,11 +224,13 @@ async function getIdToken(source, audience, required, retryOptions = {}) {
         retryable: isTransientTokenError,
         ...retryOptions
     });
-    return { token, claims: decodeJwt(token) };
+    return { token, claims: (0,decode_jwt/* decodeJwt */.i)(token) };
 }
 
 // EXTERNAL MODULE: ./src/oidc/identity.ts
 var oidc_identity = __nccwpck_require__(2319);
+// EXTERNAL MODULE: ./src/providers/load.ts
+var load = __nccwpck_require__(3796);
 // EXTERNAL MODULE: ./src/util/duration.ts
 var duration = __nccwpck_require__(6518);
 // EXTERNAL MODULE: ./src/util/names.ts
@@ -278,8 +239,6 @@ var names = __nccwpck_require__(5888);
 /** The version written into every marker; kept in step with package.json by a unit test. */
 const VERSION = '0.1.0';
 
-// EXTERNAL MODULE: ./src/providers/load.ts
-var load = __nccwpck_require__(3796);
 ;// CONCATENATED MODULE: ./src/issue.ts
 
 
@@ -288,14 +247,6 @@ var load = __nccwpck_require__(3796);
 
 
 
-function decodeURIComponentSafe(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
-}
 /** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
 function maskAll(platform, secret) {
     const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
@@ -303,14 +254,37 @@ function maskAll(platform, secret) {
         if (!form.trim())
             continue;
         platform.mask(form);
-        (0,util_errors/* registerSecret */.cl)(form);
+        (0,errors/* registerSecret */.cl)(form);
     }
 }
 /**
- * The whole of issuing: learn who the run is, create the user, mask, save state, export.
- * Anything that fails after the user exists revokes it again.
+ * Hands a credential to the job, after its secrets were masked: state first (so the post step
+ * can clean up whatever follows), then outputs, variables, the log line and the summary.
  */
+async function deliver(settings, platform, d) {
+    const names = Object.keys(d.env).map((name) => settings.envPrefix + name);
+    await platform.saveState({ v: 1, ...d.state, exported: settings.exportEnv ? names : [] });
+    for (const [name, value] of Object.entries(d.outputs))
+        platform.setOutput(name, value);
+    if (settings.exportEnv) {
+        for (const [name, value] of Object.entries(d.env))
+            platform.exportVariable(settings.envPrefix + name, value);
+    }
+    await platform.flush();
+    platform.info(d.message);
+    await platform.summary(d.summary);
+}
+/** Issues this job's credential: a database user (returned, for callers such as the demo), or an AWS session. */
 async function issue(settings, platform, providerFor = load/* loadProvider */.C) {
+    if (settings.provider === 'aws')
+        return issueAwsSession(settings, platform);
+    return issueDatabaseUser(settings, platform, providerFor);
+}
+/**
+ * Learns who the run is, creates the user, masks, saves state, exports. Anything that fails
+ * after the user exists revokes it again.
+ */
+async function issueDatabaseUser(settings, platform, providerFor) {
     // GitHub masks secrets.* itself, but an admin URL assembled in the workflow may not be.
     const adminPassword = settings.adminUrl.url.password;
     if (adminPassword)
@@ -348,50 +322,104 @@ async function issue(settings, platform, providerFor = load/* loadProvider */.C)
         maskAll(platform, credential.url);
         for (const note of credential.notes ?? [])
             platform.warning(note);
-        const names = Object.keys(credential.env).map((name) => settings.envPrefix + name);
-        const state = {
-            v: 1,
-            provider: settings.provider,
-            leaseId: username,
-            username,
-            expiresAt: expiresAt.toISOString(),
-            target: `${credential.host}:${credential.port}/${credential.database}`,
-            exported: settings.exportEnv ? names : []
-        };
-        await platform.saveState(state);
-        const outputs = {
-            username,
-            password,
-            url: credential.url,
-            'expires-at': state.expiresAt,
-            'lease-id': state.leaseId
-        };
-        for (const [name, value] of Object.entries(outputs))
-            platform.setOutput(name, value);
-        if (settings.exportEnv) {
-            for (const [name, value] of Object.entries(credential.env)) {
-                platform.exportVariable(settings.envPrefix + name, value);
+        const target = `${credential.host}:${credential.port}/${credential.database}`;
+        await deliver(settings, platform, {
+            state: {
+                provider: settings.provider,
+                leaseId: username,
+                username,
+                expiresAt: expiresAt.toISOString(),
+                target
+            },
+            outputs: {
+                username,
+                password,
+                url: credential.url,
+                'expires-at': expiresAt.toISOString(),
+                'lease-id': username
+            },
+            env: credential.env,
+            message: `Created ${settings.provider} user ${username} on ${target}` +
+                ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)}` +
+                ` until ${expiresAt.toISOString()}`,
+            summary: {
+                who: username,
+                grants: settings.roles,
+                where: `${credential.database} on ${credential.host}:${credential.port}`,
+                expiresAt: expiresAt.toISOString()
             }
-        }
-        await platform.flush();
-        platform.info(`Created ${settings.provider} user ${username} on ${state.target}` +
-            ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)}` +
-            ` until ${state.expiresAt}`);
-        await platform.summary({
-            username,
-            roles: settings.roles,
-            database: credential.database,
-            target: `${credential.host}:${credential.port}`,
-            expiresAt: state.expiresAt
         });
         return credential;
     }
     catch (err) {
         // Nobody will learn of this user, so it must not live on until its TTL.
         await provider.revoke(username).catch((revokeErr) => {
-            platform.warning(`Could not remove ${username} after a failure: ${(0,util_errors/* errorMessage */.gJ)(revokeErr)}`);
+            platform.warning(`Could not remove ${username} after a failure: ${(0,errors/* errorMessage */.gJ)(revokeErr)}`);
         });
         throw err;
+    }
+}
+/** Exchanges the job's OIDC token for an STS session, masks it and exports it. */
+async function issueAwsSession(settings, platform) {
+    const { assumeRole, makeSessionName, STS_MIN_SECONDS } = await Promise.all(/* import() */[__nccwpck_require__.e(695), __nccwpck_require__.e(426)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5426));
+    // The first token proves the job may have one (else: which permission to add) and names the run.
+    const first = await getIdToken(platform.tokens, settings.audience, true);
+    maskAll(platform, first.token);
+    const identity = platform.identity(first.claims);
+    const sessionName = settings.sessionName ?? makeSessionName(settings.usernamePrefix, identity);
+    if (settings.ttlSeconds < STS_MIN_SECONDS) {
+        platform.notice(`ttl ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)} is shorter than STS allows; the session lasts ${(0,duration/* formatDuration */.a)(STS_MIN_SECONDS)}`);
+    }
+    let unused = first.token;
+    const session = await assumeRole(settings, sessionName, async () => {
+        // The first attempt uses the token already in hand; every retry asks for a fresh one.
+        const token = unused ?? (await getIdToken(platform.tokens, settings.audience, true)).token;
+        unused = undefined;
+        maskAll(platform, token);
+        return token;
+    });
+    for (const secret of [session.accessKeyId, session.secretAccessKey, session.sessionToken])
+        maskAll(platform, secret);
+    if (settings.maskAccountId)
+        maskAll(platform, session.accountId);
+    const expiresAt = session.expiresAt.toISOString();
+    const role = settings.maskAccountId
+        ? settings.roleArn.replace(session.accountId, '***')
+        : settings.roleArn;
+    await deliver(settings, platform, {
+        state: {
+            provider: 'aws',
+            leaseId: sessionName,
+            username: sessionName,
+            expiresAt,
+            target: role
+        },
+        outputs: {
+            'aws-access-key-id': session.accessKeyId,
+            'aws-secret-access-key': session.secretAccessKey,
+            'aws-session-token': session.sessionToken,
+            'aws-account-id': session.accountId,
+            'expires-at': expiresAt,
+            'lease-id': sessionName
+        },
+        env: {
+            AWS_ACCESS_KEY_ID: session.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: session.secretAccessKey,
+            AWS_SESSION_TOKEN: session.sessionToken,
+            AWS_REGION: settings.region,
+            AWS_DEFAULT_REGION: settings.region
+        },
+        message: `Assumed ${role} as session ${sessionName} in ${settings.region}, valid until ${expiresAt}`,
+        summary: { who: sessionName, grants: [role], where: `AWS ${settings.region}`, expiresAt }
+    });
+    return undefined;
+}
+function decodeURIComponentSafe(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
     }
 }
 
@@ -599,9 +627,10 @@ function cliPlatform(flags, env = process.env, log = (line) => process.stderr.wr
             return path ? parseState((0,external_node_fs_.readFileSync)(path, 'utf8')) : undefined;
         },
         info: log,
+        notice: (message) => log(`notice: ${message}`),
         warning: (message) => log(`warning: ${message}`),
         summary: async () => undefined,
-        summaryRevoked: async () => undefined
+        summaryNote: async () => undefined
     };
 }
 
@@ -649,15 +678,37 @@ async function loadProvider(target) {
 
 
 
+// Who ends a credential that the post step could not revoke.
+const EXPIRY_BY = {
+    postgres: 'when PostgreSQL refuses it (VALID UNTIL); sweep drops the role later',
+    mysql: "when the server's expiry event drops it (if the event scheduler is on), or at the next sweep",
+    aws: 'when AWS ends the session'
+};
 /** Revokes the lease in a saved state; the admin URL is read again, as state holds no secret. */
 async function revoke(state, platform, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_2__/* .loadProvider */ .C) {
+    if (state.provider === 'aws')
+        return endAwsSession(state, platform);
     const provider = await providerFor((0,_settings_js__WEBPACK_IMPORTED_MODULE_0__/* .readTarget */ ._E)(platform.input, state.provider));
     const result = await provider.revoke(state.username);
     platform.info(result === 'revoked'
         ? `Revoked ${state.provider} user ${state.username} on ${state.target}`
         : `User ${state.username} on ${state.target} was already gone`);
-    await platform.summaryRevoked(state, new Date());
+    await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
     return result;
+}
+/**
+ * STS cannot revoke one session: what is left is to take its variables from later (post) steps
+ * and to say when it ends.
+ */
+async function endAwsSession(state, platform) {
+    for (const name of state.exported)
+        platform.exportVariable(name, '');
+    const cleared = state.exported.length
+        ? `; cleared ${state.exported.join(', ')} for later steps`
+        : '';
+    platform.info(`AWS session ${state.username} cannot be revoked on its own and expires at ${state.expiresAt}${cleared}`);
+    await platform.summaryNote(`AWS session ${state.username} expires at ${state.expiresAt} (STS sessions cannot be revoked one by one).`);
+    return 'expires';
 }
 /** Lists (dry run) or revokes the expired users that this tool made. */
 async function sweep(target, dryRun, log, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_2__/* .loadProvider */ .C) {
@@ -689,7 +740,7 @@ async function revokeAtJobEnd(platform, providerFor = loadProvider) {
     }
     catch (err) {
         const expiry = state
-            ? ` It still expires at ${state.expiresAt}, enforced by the database.`
+            ? ` It still expires at ${state.expiresAt}, ${EXPIRY_BY[state.provider]}.`
             : '';
         platform.warning(`Could not revoke the credential: ${errorMessage(err)}.${expiry}`);
     }
@@ -722,7 +773,13 @@ const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 const PROVIDERS = ['postgres', 'mysql', 'aws'];
-const BUILT = ['postgres', 'mysql'];
+const BUILT = ['postgres', 'mysql', 'aws'];
+const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const POLICY_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]{1,512}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+const MYSQL_SSL_MODES = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 const URL_SCHEMES = {
     postgres: ['postgres:', 'postgresql:'],
     mysql: ['mysql:', 'mariadb:']
@@ -734,8 +791,24 @@ function readSettings(get) {
             throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url and broker-url exclude each other; set one');
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('broker mode (broker-url) is not available in this version yet; use admin-url');
     }
-    const target = readTarget(get);
-    const { adminUrl } = target;
+    const provider = readProvider(get('provider'));
+    const common = readCommon(get, provider);
+    if (provider === 'aws')
+        return { ...common, ...readAws(get) };
+    const target = readTarget(get, provider);
+    const database = get('database') || decodeOr(target.adminUrl.url.pathname.slice(1));
+    if (!database)
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('database is not set and the admin-url names none');
+    checkSqlName('database', database);
+    return {
+        ...common,
+        ...target,
+        roles: parseRoles(get('roles')),
+        database,
+        userHost: readUserHost(get('user-host'))
+    };
+}
+function readCommon(get, provider) {
     const usernamePrefix = get('username-prefix') || 'ci';
     if (!PREFIX.test(usernamePrefix) || usernamePrefix.length > MAX_PREFIX) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`username-prefix "${usernamePrefix}" must match [a-z][a-z0-9_]* and be at most ${MAX_PREFIX} characters`);
@@ -744,25 +817,83 @@ function readSettings(get) {
     if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
     }
-    const database = get('database') || decodeOr(adminUrl.url.pathname.slice(1));
-    if (!database)
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('database is not set and the admin-url names none');
-    checkSqlName('database', database);
     return {
-        ...target,
-        roles: parseRoles(get('roles')),
-        database,
         ttlSeconds: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDuration */ .E)('ttl', get('ttl') || '1h', MAX_TTL_SECONDS),
         usernamePrefix,
         envPrefix,
         exportEnv: readBoolean('export-env', get('export-env'), true),
         revoke: readBoolean('revoke', get('revoke'), true),
-        audience: get('audience') || DEFAULT_AUDIENCE,
-        userHost: readUserHost(get('user-host'))
+        audience: get('audience') || (provider === 'aws' ? 'sts.amazonaws.com' : DEFAULT_AUDIENCE)
     };
+}
+function readAws(get) {
+    if (get('admin-url')) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url is for database providers; provider aws uses role-to-assume');
+    }
+    const roleArn = get('role-to-assume').trim();
+    if (!ROLE_ARN.test(roleArn)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`role-to-assume "${roleArn}" is not an IAM role ARN; use arn:aws:iam::123456789012:role/name`);
+    }
+    const region = get('aws-region').trim();
+    if (!REGION.test(region)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`aws-region "${region}" is not a region; use e.g. us-east-1 or eu-west-2`);
+    }
+    const sessionName = get('role-session-name').trim();
+    if (sessionName && !SESSION_NAME.test(sessionName)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`role-session-name "${sessionName}" must be 2 to 64 of letters, digits and _ + = , . @ -`);
+    }
+    const sessionPolicy = get('session-policy').trim();
+    if (sessionPolicy) {
+        let policy;
+        try {
+            policy = JSON.parse(sessionPolicy);
+        }
+        catch {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('session-policy is not JSON; give an IAM policy document');
+        }
+        if (!policy || typeof policy !== 'object' || Array.isArray(policy)) {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('session-policy is not a policy document (a JSON object)');
+        }
+    }
+    const sessionPolicyArns = splitList(get('session-policy-arns'));
+    for (const arn of sessionPolicyArns) {
+        if (!POLICY_ARN.test(arn)) {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`session-policy-arns: "${arn}" is not an IAM policy ARN; use arn:aws:iam::aws:policy/ReadOnlyAccess`);
+        }
+    }
+    if (sessionPolicyArns.length > 10) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`session-policy-arns lists ${sessionPolicyArns.length}; STS takes at most 10`);
+    }
+    return {
+        provider: 'aws',
+        roleArn,
+        region,
+        ...(sessionName ? { sessionName } : {}),
+        ...(get('sts-endpoint') ? { stsEndpoint: readEndpoint(get('sts-endpoint')) } : {}),
+        ...(sessionPolicy ? { sessionPolicy } : {}),
+        sessionPolicyArns,
+        maskAccountId: readBoolean('mask-aws-account-id', get('mask-aws-account-id'), false)
+    };
+}
+// The web identity token travels to this endpoint, so only TLS, or plain HTTP on this machine.
+function readEndpoint(text) {
+    let url;
+    try {
+        url = new URL(text.trim());
+    }
+    catch {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`sts-endpoint "${text}" is not a URL; use e.g. https://sts.us-east-1.amazonaws.com`);
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`sts-endpoint "${text}" must use https (plain http only on localhost)`);
+    }
+    return url.href;
 }
 /** Reads the provider and admin URL; the provider may come from a saved state instead. */
 function readTarget(get, provider = readProvider(get('provider'))) {
+    if (provider === 'aws') {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('provider aws has no database: STS sessions cannot be listed or swept');
+    }
     if (!get('admin-url'))
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url is required for provider "${provider}"`);
     return {
@@ -817,6 +948,11 @@ function parseAdminUrl(provider, text) {
     if (!url.hostname || !url.username) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" needs a user and a host; use ${example}`);
     }
+    const sslMode = url.searchParams.get('ssl-mode');
+    if (provider === 'mysql' && sslMode && !MYSQL_SSL_MODES.includes(sslMode.toUpperCase())) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url ssl-mode "${sslMode}" is not one of ${MYSQL_SSL_MODES.join(', ')}` +
+            (/^preferred$/i.test(sslMode) ? ' (PREFERRED would fall back to plain text unnoticed)' : ''));
+    }
     if (url.port && !(Number(url.port) > 0)) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" has a bad port; use ${example}`);
     }
@@ -831,6 +967,12 @@ function decodeOr(text) {
         return text;
     }
 }
+function splitList(text) {
+    return text
+        .split(/[,\n]/)
+        .map((item) => item.trim())
+        .filter(Boolean);
+}
 function readUserHost(text) {
     const host = text.trim() || '%';
     if (!/^[A-Za-z0-9_.%:-]{1,255}$/.test(host)) {
@@ -840,10 +982,7 @@ function readUserHost(text) {
 }
 /** Splits a comma- or newline-separated role list and checks each name. */
 function parseRoles(text) {
-    const roles = text
-        .split(/[,\n]/)
-        .map((r) => r.trim())
-        .filter(Boolean);
+    const roles = splitList(text);
     for (const role of roles)
         checkSqlName('role', role);
     return [...new Set(roles)];
@@ -1001,6 +1140,8 @@ const realSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function retry(fn, opts) {
     const sleep = opts.sleep ?? realSleep;
     const random = opts.random ?? Math.random;
+    const now = opts.now ?? Date.now;
+    const started = now();
     for (let attempt = 1;; attempt++) {
         try {
             return await fn(attempt);
@@ -1008,7 +1149,10 @@ async function retry(fn, opts) {
         catch (err) {
             if (attempt >= opts.attempts || !opts.retryable(err))
                 throw err;
-            await sleep(Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt)));
+            const delay = Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt));
+            if (opts.deadlineMs !== undefined && now() + delay - started > opts.deadlineMs)
+                throw err;
+            await sleep(delay);
         }
     }
 }
@@ -1079,6 +1223,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("net");
 
 /***/ }),
 
+/***/ 6698:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:async_hooks");
+
+/***/ }),
+
+/***/ 1421:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+
+/***/ }),
+
 /***/ 7598:
 /***/ ((module) => {
 
@@ -1100,10 +1258,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 
 /***/ }),
 
+/***/ 1455:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+
+/***/ }),
+
 /***/ 7067:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
+
+/***/ }),
+
+/***/ 2467:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2");
+
+/***/ }),
+
+/***/ 4708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 
 /***/ }),
 
@@ -1125,6 +1304,34 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+
+/***/ }),
+
+/***/ 1708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
+
+/***/ }),
+
+/***/ 7075:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+
+/***/ }),
+
+/***/ 7975:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
+
+/***/ }),
+
+/***/ 8522:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 
 /***/ }),
 
@@ -1429,6 +1636,51 @@ function encode(input) {
 
 /***/ }),
 
+/***/ 7961:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   i: () => (/* binding */ decodeJwt)
+/* harmony export */ });
+/* harmony import */ var _base64url_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1445);
+/* harmony import */ var _lib_buffer_utils_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7410);
+/* harmony import */ var _lib_validate_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7784);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5674);
+
+
+
+
+function decodeJwt(jwt) {
+  if (typeof jwt != "string")
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JWTInvalid */ .Dp("JWTs must use Compact JWS serialization, JWT must be a string");
+  const { 1: encodedPayload, length } = jwt.split(".");
+  if (length === 5)
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JWTInvalid */ .Dp("Only JWTs using Compact JWS serialization can be decoded");
+  if (length !== 3)
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JWTInvalid */ .Dp("Invalid JWT");
+  if (!encodedPayload)
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JWTInvalid */ .Dp("JWTs must contain a payload");
+  let claimsSetBytes;
+  try {
+    claimsSetBytes = (0,_base64url_js__WEBPACK_IMPORTED_MODULE_1__/* .decode */ .D)(encodedPayload);
+  } catch (cause) {
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JWTInvalid */ .Dp("Failed to base64url decode the payload", { cause });
+  }
+  let claimsSet;
+  try {
+    claimsSet = JSON.parse(_lib_buffer_utils_js__WEBPACK_IMPORTED_MODULE_2__/* .strictDecoder */ .u8.decode(claimsSetBytes));
+  } catch (cause) {
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JWTInvalid */ .Dp("Failed to parse the decoded payload as JSON", { cause });
+  }
+  if (!(0,_lib_validate_js__WEBPACK_IMPORTED_MODULE_3__/* .isObject */ .Gv)(claimsSet))
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JWTInvalid */ .Dp("Invalid JWT Claims Set");
+  return claimsSet;
+}
+
+
+
+/***/ }),
+
 /***/ 5674:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
@@ -1655,6 +1907,36 @@ class JWSSignatureVerificationFailed extends JOSEError {
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/define property getters */
 /******/ (() => {
 /******/ 	// define getter functions for harmony exports
@@ -1692,6 +1974,17 @@ class JWSSignatureVerificationFailed extends JOSEError {
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
 /******/ })();
 /******/ 
 /******/ /* webpack/runtime/import chunk loading */

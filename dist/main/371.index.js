@@ -56,16 +56,28 @@ function postgresProvider(admin, connectTimeoutMs) {
             await client.end().catch(() => undefined);
         }
     }
-    function revokeWith(client, username) {
-        return (0,_util_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retry */ .L)(() => revokeOnce(client, username), {
-            attempts: 4,
-            baseMs: 50,
-            maxMs: 500,
-            retryable: isConcurrentUpdate
-        });
+    /**
+     * Revokers of one role (a post step and sweeps) take turns under an advisory lock; the lock is
+     * per database, so revokers that connect to different databases fall back on retrying.
+     */
+    async function revokeWith(client, username) {
+        const key = `ephemeral-credentials:${username}`;
+        try {
+            return await (0,_util_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retry */ .L)(() => revokeOnce(client, username, key), {
+                attempts: 4,
+                baseMs: 50,
+                maxMs: 500,
+                retryable: isConcurrentUpdate
+            });
+        }
+        finally {
+            await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+        }
     }
-    async function revokeOnce(client, username) {
-        const found = await client.query(`SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`, [username]);
+    async function revokeOnce(client, username, key) {
+        const found = await client.query(`SELECT shobj_description(oid, 'pg_authid') AS marker
+         FROM pg_roles, (SELECT pg_advisory_lock(hashtextextended($2, 0))) AS locked
+        WHERE rolname = $1`, [username, key]);
         if (found.rowCount === 0)
             return 'absent';
         if (!(0,_types_js__WEBPACK_IMPORTED_MODULE_3__/* .decodeMarker */ .rH)(found.rows[0].marker)) {

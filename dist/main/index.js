@@ -1,7 +1,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 4123:
+/***/ 2619:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -11,6 +11,1275 @@ __nccwpck_require__.d(__webpack_exports__, {
 });
 
 // UNUSED EXPORTS: maskAll
+
+// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/util/decode_jwt.js + 4 modules
+var decode_jwt = __nccwpck_require__(9937);
+// EXTERNAL MODULE: ./src/util/errors.ts
+var errors = __nccwpck_require__(17);
+// EXTERNAL MODULE: ./src/util/retry.ts
+var retry = __nccwpck_require__(4266);
+;// CONCATENATED MODULE: ./src/oidc/token.ts
+
+
+
+// @actions/core flattens a network failure into text ("Error Code : undefined ... ECONNREFUSED").
+const FLATTENED_NETWORK_ERROR = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)\b/;
+/** An error a token request may succeed after: network trouble, throttling or a server error. */
+function isTransientTokenError(err) {
+    if ((0,retry/* isNetworkError */.T)(err))
+        return true;
+    const message = err instanceof Error ? err.message : String(err);
+    if (FLATTENED_NETWORK_ERROR.test(message))
+        return true;
+    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ??
+        err?.statusCode;
+    const code = Number(status);
+    return code === 429 || code >= 500;
+}
+/**
+ * Gets a token for the audience, retrying transient failures with full jitter and a fresh request
+ * each time. Returns undefined when no token can be had and none is required.
+ */
+async function getIdToken(source, audience, required, retryOptions = {}) {
+    if (!source.available()) {
+        if (required)
+            throw new errors/* InputError */.dz(`This job has no OIDC token. ${source.missingHint}`);
+        return undefined;
+    }
+    const token = await (0,retry/* retry */.L)(() => source.request(audience), {
+        attempts: 4,
+        baseMs: 500,
+        maxMs: 4000,
+        retryable: isTransientTokenError,
+        ...retryOptions
+    });
+    return { token, claims: (0,decode_jwt/* decodeJwt */.i)(token) };
+}
+
+// EXTERNAL MODULE: ./src/oidc/identity.ts
+var oidc_identity = __nccwpck_require__(2319);
+;// CONCATENATED MODULE: ./src/providers/load.ts
+/**
+ * Loads only the chosen provider's code (and driver): a PostgreSQL job never parses mysql2.
+ */
+async function loadProvider(target) {
+    switch (target.provider) {
+        case 'postgres': {
+            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(371)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4371));
+            return postgresProvider(target.adminUrl, target.connectTimeoutMs);
+        }
+        case 'mysql': {
+            const { mysqlProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(588), __nccwpck_require__.e(0)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1000));
+            return mysqlProvider(target.adminUrl, target.connectTimeoutMs, target.userHost);
+        }
+        default:
+            throw new Error(`provider "${target.provider}" is not available in this version yet`);
+    }
+}
+
+// EXTERNAL MODULE: ./src/util/duration.ts
+var duration = __nccwpck_require__(6518);
+// EXTERNAL MODULE: ./src/util/names.ts
+var names = __nccwpck_require__(5888);
+;// CONCATENATED MODULE: ./src/version.ts
+/** The version written into every marker; kept in step with package.json by a unit test. */
+const VERSION = '0.1.0';
+
+;// CONCATENATED MODULE: ./src/issue.ts
+
+
+
+
+
+
+
+/** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
+function maskAll(platform, secret) {
+    const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
+    for (const form of forms) {
+        if (!form.trim())
+            continue;
+        platform.mask(form);
+        (0,errors/* registerSecret */.cl)(form);
+    }
+}
+/**
+ * Hands a credential to the job, after its secrets were masked: state first (so the post step
+ * can clean up whatever follows), then outputs, variables, the log line and the summary.
+ */
+async function deliver(settings, platform, d) {
+    const names = Object.keys(d.env).map((name) => settings.envPrefix + name);
+    await platform.saveState({ v: 1, ...d.state, exported: settings.exportEnv ? names : [] });
+    for (const [name, value] of Object.entries(d.outputs))
+        platform.setOutput(name, value);
+    if (settings.exportEnv) {
+        for (const [name, value] of Object.entries(d.env))
+            platform.exportVariable(settings.envPrefix + name, value);
+    }
+    await platform.flush();
+    platform.info(d.message);
+    await platform.summary(d.summary);
+}
+/** Issues this job's credential: a database user (returned, for callers such as the demo), or an AWS session. */
+async function issue(settings, platform, providerFor = loadProvider) {
+    if (settings.provider === 'aws')
+        return issueAwsSession(settings, platform);
+    return issueDatabaseUser(settings, platform, providerFor);
+}
+/**
+ * Learns who the run is, creates the user, masks, saves state, exports. Anything that fails
+ * after the user exists revokes it again.
+ */
+async function issueDatabaseUser(settings, platform, providerFor) {
+    // GitHub masks secrets.* itself, but an admin URL assembled in the workflow may not be.
+    const adminPassword = settings.adminUrl.url.password;
+    if (adminPassword)
+        maskAll(platform, decodeURIComponentSafe(adminPassword));
+    // Direct mode needs no token; when the job has one, its claims make a better audit marker.
+    // The provider's driver loads while the token request is on the wire.
+    const [token, provider] = await Promise.all([
+        getIdToken(platform.tokens, settings.audience, false),
+        providerFor(settings)
+    ]);
+    if (token)
+        maskAll(platform, token.token);
+    const identity = platform.identity(token?.claims);
+    const username = (0,names/* makeUsername */.v4)(settings.usernamePrefix, (0,oidc_identity/* runKey */.r7)(identity));
+    const password = (0,names/* makePassword */.WR)();
+    maskAll(platform, password); // before the password exists anywhere else
+    const created = new Date();
+    // Whole seconds, rounded up: the credential lives at least as long as asked.
+    const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + settings.ttlSeconds) * 1000);
+    const credential = await provider.issue({
+        username,
+        password,
+        roles: settings.roles,
+        database: settings.database,
+        expiresAt,
+        marker: {
+            tool: 'ephemeral-credentials',
+            version: VERSION,
+            created: created.toISOString(),
+            expires: expiresAt.toISOString(),
+            run: identity
+        }
+    });
+    try {
+        maskAll(platform, credential.url);
+        for (const note of credential.notes ?? [])
+            platform.warning(note);
+        const target = `${credential.host}:${credential.port}/${credential.database}`;
+        await deliver(settings, platform, {
+            state: {
+                provider: settings.provider,
+                leaseId: username,
+                username,
+                expiresAt: expiresAt.toISOString(),
+                target
+            },
+            outputs: {
+                username,
+                password,
+                url: credential.url,
+                'expires-at': expiresAt.toISOString(),
+                'lease-id': username
+            },
+            env: credential.env,
+            message: `Created ${settings.provider} user ${username} on ${target}` +
+                ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)}` +
+                ` until ${expiresAt.toISOString()}`,
+            summary: {
+                who: username,
+                grants: settings.roles,
+                where: `${credential.database} on ${credential.host}:${credential.port}`,
+                expiresAt: expiresAt.toISOString()
+            }
+        });
+        return credential;
+    }
+    catch (err) {
+        // Nobody will learn of this user, so it must not live on until its TTL.
+        await provider.revoke(username).catch((revokeErr) => {
+            platform.warning(`Could not remove ${username} after a failure: ${(0,errors/* errorMessage */.gJ)(revokeErr)}`);
+        });
+        throw err;
+    }
+}
+/** Exchanges the job's OIDC token for an STS session, masks it and exports it. */
+async function issueAwsSession(settings, platform) {
+    const { assumeRole, makeSessionName, STS_MIN_SECONDS } = await Promise.all(/* import() */[__nccwpck_require__.e(695), __nccwpck_require__.e(426)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5426));
+    // The first token proves the job may have one (else: which permission to add) and names the run.
+    const first = await getIdToken(platform.tokens, settings.audience, true);
+    maskAll(platform, first.token);
+    const identity = platform.identity(first.claims);
+    const sessionName = settings.sessionName ?? makeSessionName(settings.usernamePrefix, identity);
+    if (settings.ttlSeconds < STS_MIN_SECONDS) {
+        platform.notice(`ttl ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)} is shorter than STS allows; the session lasts ${(0,duration/* formatDuration */.a)(STS_MIN_SECONDS)}`);
+    }
+    let unused = first.token;
+    const session = await assumeRole(settings, sessionName, async () => {
+        // The first attempt uses the token already in hand; every retry asks for a fresh one.
+        const token = unused ?? (await getIdToken(platform.tokens, settings.audience, true)).token;
+        unused = undefined;
+        maskAll(platform, token);
+        return token;
+    });
+    for (const secret of [session.accessKeyId, session.secretAccessKey, session.sessionToken])
+        maskAll(platform, secret);
+    if (settings.maskAccountId)
+        maskAll(platform, session.accountId);
+    const expiresAt = session.expiresAt.toISOString();
+    const role = settings.maskAccountId
+        ? settings.roleArn.replace(session.accountId, '***')
+        : settings.roleArn;
+    await deliver(settings, platform, {
+        state: {
+            provider: 'aws',
+            leaseId: sessionName,
+            username: sessionName,
+            expiresAt,
+            target: role
+        },
+        outputs: {
+            'aws-access-key-id': session.accessKeyId,
+            'aws-secret-access-key': session.secretAccessKey,
+            'aws-session-token': session.sessionToken,
+            'aws-account-id': session.accountId,
+            'expires-at': expiresAt,
+            'lease-id': sessionName
+        },
+        env: {
+            AWS_ACCESS_KEY_ID: session.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: session.secretAccessKey,
+            AWS_SESSION_TOKEN: session.sessionToken,
+            AWS_REGION: settings.region,
+            AWS_DEFAULT_REGION: settings.region
+        },
+        message: `Assumed ${role} as session ${sessionName} in ${settings.region}, valid until ${expiresAt}`,
+        summary: { who: sessionName, grants: [role], where: `AWS ${settings.region}`, expiresAt }
+    });
+    return undefined;
+}
+function decodeURIComponentSafe(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
+}
+
+
+/***/ }),
+
+/***/ 1730:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _issue_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2619);
+/* harmony import */ var _platform_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7307);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8750);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(17);
+
+
+
+
+const platform = (0,_platform_github_js__WEBPACK_IMPORTED_MODULE_1__/* .githubPlatform */ .Z)();
+try {
+    await (0,_issue_js__WEBPACK_IMPORTED_MODULE_0__/* .issue */ .s)((0,_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .readSettings */ .sb)(platform.input), platform);
+}
+catch (err) {
+    platform.fail((0,_util_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(err));
+}
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 2319:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   r7: () => (/* binding */ runKey),
+/* harmony export */   wl: () => (/* binding */ githubIdentity)
+/* harmony export */ });
+/* unused harmony export cliIdentity */
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_0__);
+
+/** The key a user name's hash is made from: stable for one run, free of readable claim text. */
+function runKey(identity) {
+    return [
+        identity.platform,
+        identity.repository_id ?? identity.repository,
+        identity.run_id,
+        identity.run_attempt
+    ]
+        .map((part) => part ?? '')
+        .join(':');
+}
+/** A GitHub run's identity: token claims when there is a token, else the runner's GITHUB_* variables. */
+function githubIdentity(env, claims) {
+    if (claims) {
+        return compact({
+            platform: 'github',
+            source: 'oidc',
+            repository: str(claims.repository),
+            repository_id: str(claims.repository_id),
+            run_id: str(claims.run_id),
+            run_attempt: str(claims.run_attempt),
+            workflow: str(claims.workflow),
+            ref: str(claims.ref),
+            actor: str(claims.actor),
+            job: env.GITHUB_JOB,
+            sub: str(claims.sub)
+        });
+    }
+    return compact({
+        platform: 'github',
+        source: 'env',
+        repository: env.GITHUB_REPOSITORY,
+        repository_id: env.GITHUB_REPOSITORY_ID,
+        run_id: env.GITHUB_RUN_ID,
+        run_attempt: env.GITHUB_RUN_ATTEMPT,
+        workflow: env.GITHUB_WORKFLOW,
+        ref: env.GITHUB_REF,
+        actor: env.GITHUB_ACTOR,
+        job: env.GITHUB_JOB
+    });
+}
+/** The identity the CLI sees: GitHub's, a GitLab job's (project and job ids play repository and run), or this machine's. */
+function cliIdentity(env, claims) {
+    if (env.GITHUB_ACTIONS === 'true' || claims?.run_id !== undefined)
+        return githubIdentity(env, claims);
+    if (env.GITLAB_CI === 'true' || claims?.project_id) {
+        const get = (claim, name) => str(claims?.[claim]) ?? env[name];
+        return compact({
+            platform: 'gitlab',
+            source: claims ? 'oidc' : 'env',
+            repository: get('project_path', 'CI_PROJECT_PATH'),
+            repository_id: get('project_id', 'CI_PROJECT_ID'),
+            run_id: get('job_id', 'CI_JOB_ID'),
+            run_attempt: get('pipeline_id', 'CI_PIPELINE_ID'),
+            ref: get('ref', 'CI_COMMIT_REF_NAME'),
+            actor: get('user_login', 'GITLAB_USER_LOGIN'),
+            job: env.CI_JOB_NAME,
+            sub: str(claims?.sub)
+        });
+    }
+    return compact({
+        platform: 'local',
+        source: claims ? 'oidc' : 'env',
+        repository: str(claims?.repository),
+        run_id: `${hostname()}:${process.pid}`,
+        actor: str(claims?.sub) ?? env.USER,
+        sub: str(claims?.sub)
+    });
+}
+function str(value) {
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
+}
+function compact(identity) {
+    return Object.fromEntries(Object.entries(identity).filter(([, v]) => v !== undefined && v !== ''));
+}
+
+
+/***/ }),
+
+/***/ 7307:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Z: () => (/* binding */ githubPlatform)
+});
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: ./src/oidc/identity.ts
+var identity = __nccwpck_require__(2319);
+;// CONCATENATED MODULE: ./src/state.ts
+/** The one key under which the GitHub state holds the lease. */
+const STATE_KEY = 'lease';
+/** Serialises the state; the inverse of parseState. */
+function stringifyState(state) {
+    return JSON.stringify(state);
+}
+/** Reads a saved state; undefined when there is none, an error when it is not ours. */
+function parseState(text) {
+    if (!text?.trim())
+        return undefined;
+    let state;
+    try {
+        state = JSON.parse(text);
+    }
+    catch {
+        throw new Error('the saved state is not JSON; it was not written by ephemeral-credentials');
+    }
+    if (state?.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
+        throw new Error('the saved state is not one this version understands');
+    }
+    return state;
+}
+
+;// CONCATENATED MODULE: ./src/platform/github.ts
+
+
+
+
+
+// The runner's workflow commands and command files are written here directly, as the runner
+// documents them: importing @actions/core evaluates its HTTP client (undici) at start-up, which
+// costs more than Node's own start and is needed only to fetch an OIDC token. So @actions/core
+// is loaded on that path alone.
+/** Escapes a workflow command's data the way the runner unescapes it. */
+function escapeData(text) {
+    return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+/** The GitHub Actions runner as a platform. */
+function githubPlatform(env = process.env) {
+    const command = (name, message) => process.stdout.write(`::${name}::${escapeData(message)}${external_node_os_.EOL}`);
+    // GITHUB_ENV, GITHUB_OUTPUT, GITHUB_STATE: `name<<delimiter` blocks with an unguessable delimiter.
+    const fileCommand = (file, name, value) => {
+        const path = env[file];
+        if (!path)
+            throw new Error(`${file} is not set: this does not look like a GitHub Actions runner`);
+        const delimiter = `ghadelimiter_${(0,external_node_crypto_.randomUUID)()}`;
+        if (name.includes(delimiter) || value.includes(delimiter))
+            throw new Error(`unexpected delimiter in ${name}`);
+        (0,external_node_fs_.appendFileSync)(path, `${name}<<${delimiter}${external_node_os_.EOL}${value}${external_node_os_.EOL}${delimiter}${external_node_os_.EOL}`, 'utf8');
+    };
+    const appendSummary = (markdown) => {
+        if (env.GITHUB_STEP_SUMMARY)
+            (0,external_node_fs_.appendFileSync)(env.GITHUB_STEP_SUMMARY, `${markdown}${external_node_os_.EOL}`, 'utf8');
+    };
+    return {
+        input: (name) => (env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim(),
+        tokens: {
+            available: () => Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN),
+            request: async (audience) => (await __nccwpck_require__.e(/* import() */ 421).then(__nccwpck_require__.bind(__nccwpck_require__, 6421))).getIDToken(audience),
+            missingHint: 'Add `permissions: id-token: write` to the job (or workflow) that uses this action.'
+        },
+        identity: (claims) => (0,identity/* githubIdentity */.wl)(env, claims),
+        mask: (secret) => command('add-mask', secret),
+        exportVariable: (name, value) => {
+            fileCommand('GITHUB_ENV', name, value);
+            process.env[name] = value; // as the runner's own toolkit does, for later code in this step
+        },
+        setOutput: (name, value) => fileCommand('GITHUB_OUTPUT', name, value),
+        flush: async () => undefined, // the runner's files are written as we go
+        async saveState(state) {
+            fileCommand('GITHUB_STATE', STATE_KEY, stringifyState(state));
+        },
+        async loadState() {
+            return parseState(env[`STATE_${STATE_KEY}`]);
+        },
+        info: (message) => process.stdout.write(`${message}${external_node_os_.EOL}`),
+        notice: (message) => command('notice', message),
+        warning: (message) => command('warning', message),
+        async summary(facts) {
+            appendSummary([
+                '### Ephemeral credentials',
+                '',
+                '| user | roles | where | expires at |',
+                '| --- | --- | --- | --- |',
+                `| ${facts.who} | ${facts.grants.join(', ') || '(none)'} | ${facts.where} | ${facts.expiresAt} |`,
+                ''
+            ].join(external_node_os_.EOL));
+        },
+        async summaryNote(line) {
+            appendSummary(`${line}${external_node_os_.EOL}`);
+        },
+        fail: (message) => {
+            command('error', message);
+            process.exitCode = 1;
+        }
+    };
+}
+
+
+/***/ }),
+
+/***/ 8750:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   sb: () => (/* binding */ readSettings)
+/* harmony export */ });
+/* unused harmony exports MAX_TTL_SECONDS, readTarget, readProvider, parseAdminUrl, parseRoles, readBoolean */
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
+/* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6518);
+/* harmony import */ var _util_names_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5888);
+
+
+
+const MAX_TTL_SECONDS = 12 * 3600;
+const DEFAULT_AUDIENCE = 'ephemeral-credentials';
+// MySQL's 32-character user names are the tightest limit we serve.
+const MAX_PREFIX = 32 - _util_names_js__WEBPACK_IMPORTED_MODULE_2__/* .NAME_SUFFIX_LENGTH */ .nE;
+const PREFIX = /^[a-z][a-z0-9_]*$/;
+const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
+const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
+const PROVIDERS = ['postgres', 'mysql', 'aws'];
+const BUILT = ['postgres', 'mysql', 'aws'];
+const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const POLICY_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]{1,512}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+const MYSQL_SSL_MODES = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+const URL_SCHEMES = {
+    postgres: ['postgres:', 'postgresql:'],
+    mysql: ['mysql:', 'mariadb:']
+};
+/** Turns raw inputs into Settings, or throws an InputError naming the bad value. */
+function readSettings(get) {
+    if (get('broker-url')) {
+        if (get('admin-url'))
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url and broker-url exclude each other; set one');
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('broker mode (broker-url) is not available in this version yet; use admin-url');
+    }
+    const provider = readProvider(get('provider'));
+    const common = readCommon(get, provider);
+    if (provider === 'aws')
+        return { ...common, ...readAws(get) };
+    const target = readTarget(get, provider);
+    const database = get('database') || decodeOr(target.adminUrl.url.pathname.slice(1));
+    if (!database)
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('database is not set and the admin-url names none');
+    checkSqlName('database', database);
+    return {
+        ...common,
+        ...target,
+        roles: parseRoles(get('roles')),
+        database,
+        userHost: readUserHost(get('user-host'))
+    };
+}
+function readCommon(get, provider) {
+    const usernamePrefix = get('username-prefix') || 'ci';
+    if (!PREFIX.test(usernamePrefix) || usernamePrefix.length > MAX_PREFIX) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`username-prefix "${usernamePrefix}" must match [a-z][a-z0-9_]* and be at most ${MAX_PREFIX} characters`);
+    }
+    const envPrefix = get('env-prefix');
+    if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
+    }
+    return {
+        ttlSeconds: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDuration */ .E)('ttl', get('ttl') || '1h', MAX_TTL_SECONDS),
+        usernamePrefix,
+        envPrefix,
+        exportEnv: readBoolean('export-env', get('export-env'), true),
+        revoke: readBoolean('revoke', get('revoke'), true),
+        audience: get('audience') || (provider === 'aws' ? 'sts.amazonaws.com' : DEFAULT_AUDIENCE)
+    };
+}
+function readAws(get) {
+    if (get('admin-url')) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url is for database providers; provider aws uses role-to-assume');
+    }
+    const roleArn = get('role-to-assume').trim();
+    if (!ROLE_ARN.test(roleArn)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`role-to-assume "${roleArn}" is not an IAM role ARN; use arn:aws:iam::123456789012:role/name`);
+    }
+    const region = get('aws-region').trim();
+    if (!REGION.test(region)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`aws-region "${region}" is not a region; use e.g. us-east-1 or eu-west-2`);
+    }
+    const sessionName = get('role-session-name').trim();
+    if (sessionName && !SESSION_NAME.test(sessionName)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`role-session-name "${sessionName}" must be 2 to 64 of letters, digits and _ + = , . @ -`);
+    }
+    const sessionPolicy = get('session-policy').trim();
+    if (sessionPolicy) {
+        let policy;
+        try {
+            policy = JSON.parse(sessionPolicy);
+        }
+        catch {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('session-policy is not JSON; give an IAM policy document');
+        }
+        if (!policy || typeof policy !== 'object' || Array.isArray(policy)) {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('session-policy is not a policy document (a JSON object)');
+        }
+    }
+    const sessionPolicyArns = splitList(get('session-policy-arns'));
+    for (const arn of sessionPolicyArns) {
+        if (!POLICY_ARN.test(arn)) {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`session-policy-arns: "${arn}" is not an IAM policy ARN; use arn:aws:iam::aws:policy/ReadOnlyAccess`);
+        }
+    }
+    if (sessionPolicyArns.length > 10) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`session-policy-arns lists ${sessionPolicyArns.length}; STS takes at most 10`);
+    }
+    return {
+        provider: 'aws',
+        roleArn,
+        region,
+        ...(sessionName ? { sessionName } : {}),
+        ...(get('sts-endpoint') ? { stsEndpoint: readEndpoint(get('sts-endpoint')) } : {}),
+        ...(sessionPolicy ? { sessionPolicy } : {}),
+        sessionPolicyArns,
+        maskAccountId: readBoolean('mask-aws-account-id', get('mask-aws-account-id'), false)
+    };
+}
+// The web identity token travels to this endpoint, so only TLS, or plain HTTP on this machine.
+function readEndpoint(text) {
+    let url;
+    try {
+        url = new URL(text.trim());
+    }
+    catch {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`sts-endpoint "${text}" is not a URL; use e.g. https://sts.us-east-1.amazonaws.com`);
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`sts-endpoint "${text}" must use https (plain http only on localhost)`);
+    }
+    return url.href;
+}
+/** Reads the provider and admin URL; the provider may come from a saved state instead. */
+function readTarget(get, provider = readProvider(get('provider'))) {
+    if (provider === 'aws') {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('provider aws has no database: STS sessions cannot be listed or swept');
+    }
+    if (!get('admin-url'))
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url is required for provider "${provider}"`);
+    return {
+        provider,
+        adminUrl: parseAdminUrl(provider, get('admin-url')),
+        connectTimeoutMs: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDuration */ .E)('connect-timeout', get('connect-timeout') || '10s', 300) * 1000
+    };
+}
+/** Checks the provider name and that this version can serve it. */
+function readProvider(text) {
+    const provider = text.trim().toLowerCase();
+    if (!text)
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider is required; use one of ${PROVIDERS.join(', ')}`);
+    if (!PROVIDERS.includes(provider)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider "${text}" is not known; use one of ${PROVIDERS.join(', ')}`);
+    }
+    if (!BUILT.includes(provider)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider "${provider}" is not available in this version yet; use ${BUILT.join(', ')}`);
+    }
+    return provider;
+}
+/** Parses an admin URL; its password is registered as a secret before anything can print it. */
+function parseAdminUrl(provider, text) {
+    const example = provider === 'mysql'
+        ? 'mysql://user:password@host:3306/database'
+        : 'postgres://user:password@host:5432/database';
+    let url;
+    try {
+        url = new URL(text.trim());
+    }
+    catch {
+        // The text may hold a password, so it is not echoed.
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url is not a URL (value hidden); use ${example}`);
+    }
+    if (url.password) {
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(url.password); // as written, e.g. "a&b%40c"
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(decodeOr(url.password));
+    }
+    const shown = new URL(url.href);
+    if (shown.password)
+        shown.password = '***';
+    // libpq also takes ?password=, and a URL without a host (no scheme?) may hold one anywhere.
+    const queryPassword = shown.searchParams.get('password');
+    if (queryPassword) {
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(queryPassword);
+        shown.searchParams.set('password', '***');
+    }
+    const redacted = shown.host ? shown.href : '(value hidden)';
+    if (!URL_SCHEMES[provider]?.includes(url.protocol)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" is not a ${provider} URL; use ${example}`);
+    }
+    if (!url.hostname || !url.username) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" needs a user and a host; use ${example}`);
+    }
+    const sslMode = url.searchParams.get('ssl-mode');
+    if (provider === 'mysql' && sslMode && !MYSQL_SSL_MODES.includes(sslMode.toUpperCase())) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url ssl-mode "${sslMode}" is not one of ${MYSQL_SSL_MODES.join(', ')}` +
+            (/^preferred$/i.test(sslMode) ? ' (PREFERRED would fall back to plain text unnoticed)' : ''));
+    }
+    if (url.port && !(Number(url.port) > 0)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" has a bad port; use ${example}`);
+    }
+    return { url, redacted };
+}
+// The driver takes a % that starts no escape literally, so must we.
+function decodeOr(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
+}
+function splitList(text) {
+    return text
+        .split(/[,\n]/)
+        .map((item) => item.trim())
+        .filter(Boolean);
+}
+function readUserHost(text) {
+    const host = text.trim() || '%';
+    if (!/^[A-Za-z0-9_.%:-]{1,255}$/.test(host)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`user-host "${text}" is not a MySQL host pattern; use e.g. %, 10.0.%, or db-client.example.com`);
+    }
+    return host;
+}
+/** Splits a comma- or newline-separated role list and checks each name. */
+function parseRoles(text) {
+    const roles = splitList(text);
+    for (const role of roles)
+        checkSqlName('role', role);
+    return [...new Set(roles)];
+}
+function checkSqlName(what, name) {
+    if (!SQL_NAME.test(name)) {
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${what} "${name}" is not a plain name; use letters, digits and _ $ . - (at most 63, no quotes or spaces)`);
+    }
+}
+/** Reads true/false (any case); "" gives the fallback. */
+function readBoolean(name, text, fallback) {
+    if (!text)
+        return fallback;
+    if (/^true$/i.test(text.trim()))
+        return true;
+    if (/^false$/i.test(text.trim()))
+        return false;
+    throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is not a boolean; use true or false`);
+}
+
+
+/***/ }),
+
+/***/ 6518:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   E: () => (/* binding */ parseDuration),
+/* harmony export */   a: () => (/* binding */ formatDuration)
+/* harmony export */ });
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
+
+const UNIT_SECONDS = { h: 3600, m: 60, s: 1 };
+const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+/** Parses `900s`, `15m`, `1h`, `1h30m` into seconds; `name` labels the error. */
+function parseDuration(name, text, maxSeconds) {
+    const value = text.trim();
+    const match = DURATION.exec(value);
+    if (!value || !match) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is not a duration; use e.g. 900s, 15m, 1h, 1h30m`);
+    }
+    const [, h, m, s] = match;
+    const seconds = Number(h ?? 0) * UNIT_SECONDS.h + Number(m ?? 0) * UNIT_SECONDS.m + Number(s ?? 0);
+    if (seconds <= 0)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" must be longer than zero`);
+    if (seconds > maxSeconds) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is longer than the maximum ${formatDuration(maxSeconds)}`);
+    }
+    return seconds;
+}
+/** Formats seconds the way parseDuration reads them (5400 -> "1h30m"). */
+function formatDuration(seconds) {
+    const h = Math.floor(seconds / 3600);
+    const m = Math.floor((seconds % 3600) / 60);
+    const s = seconds % 60;
+    return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || seconds === 0 ? `${s}s` : ''}`;
+}
+
+
+/***/ }),
+
+/***/ 17:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   cl: () => (/* binding */ registerSecret),
+/* harmony export */   dz: () => (/* binding */ InputError),
+/* harmony export */   eQ: () => (/* binding */ withContext),
+/* harmony export */   gJ: () => (/* binding */ errorMessage)
+/* harmony export */ });
+/* unused harmony export redact */
+/** Bad input or bad usage: reported plainly and, on the CLI, with exit code 2. */
+class InputError extends Error {
+    name = 'InputError';
+}
+const secrets = new Set();
+/** Remembers a secret so that no error message built later can carry it out. */
+function registerSecret(secret) {
+    if (secret.length < 4)
+        return; // masking "a" would shred every message
+    secrets.add(secret);
+    secrets.add(encodeURIComponent(secret));
+}
+/** Replaces every registered secret in a text with ***. */
+function redact(text) {
+    let out = text;
+    // Longest first, so that a URL is redacted whole before the password inside it.
+    for (const s of [...secrets].sort((a, b) => b.length - a.length))
+        out = out.split(s).join('***');
+    return out;
+}
+/** The message of any thrown value, with a driver's detail and hint, and secrets stripped. */
+function errorMessage(err) {
+    const text = err instanceof Error ? err.message || err.name : String(err);
+    const { detail, hint } = (err ?? {});
+    const extra = [detail, hint].filter((part) => typeof part === 'string' && part !== '');
+    return redact(extra.length ? `${text} (${extra.join('; ')})` : text);
+}
+/** Wraps an error with context ("Could not create PostgreSQL user on db:5432: ..."). */
+function withContext(context, err) {
+    const wrapped = new Error(`${context}: ${errorMessage(err)}`);
+    if (err instanceof InputError)
+        return new InputError(wrapped.message);
+    return wrapped;
+}
+
+
+/***/ }),
+
+/***/ 5888:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   WR: () => (/* binding */ makePassword),
+/* harmony export */   nE: () => (/* binding */ NAME_SUFFIX_LENGTH),
+/* harmony export */   v4: () => (/* binding */ makeUsername)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+/** Room a generated name needs besides the prefix: `_` + 8 hash + `_` + 8 random. */
+const NAME_SUFFIX_LENGTH = 18;
+/**
+ * A user name that says which run made it without containing any claim text:
+ * `<prefix>_<hash of run identity>_<random>`, only [a-z0-9_].
+ */
+function makeUsername(prefix, runKey) {
+    const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(runKey).digest('hex').slice(0, 8);
+    let random = '';
+    for (let i = 0; i < 8; i++)
+        random += ALPHABET[(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomInt)(ALPHABET.length)];
+    return `${prefix}_${hash}_${random}`;
+}
+/** A strong URL-safe password: 32 random bytes, base64url (43 characters, 256 bits). */
+function makePassword() {
+    return (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(32).toString('base64url');
+}
+
+
+/***/ }),
+
+/***/ 4266:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   L: () => (/* binding */ retry),
+/* harmony export */   T: () => (/* binding */ isNetworkError)
+/* harmony export */ });
+const realSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Calls fn until it succeeds, a non-retryable error occurs or attempts run out, sleeping with
+ * full jitter (a random time up to base * 2^attempt) so that many jobs do not retry in step.
+ */
+async function retry(fn, opts) {
+    const sleep = opts.sleep ?? realSleep;
+    const random = opts.random ?? Math.random;
+    const now = opts.now ?? Date.now;
+    const started = now();
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await fn(attempt);
+        }
+        catch (err) {
+            if (attempt >= opts.attempts || !opts.retryable(err))
+                throw err;
+            const delay = Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt));
+            if (opts.deadlineMs !== undefined && now() + delay - started > opts.deadlineMs)
+                throw err;
+            await sleep(delay);
+        }
+    }
+}
+const NETWORK_CODES = new Set([
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'ETIMEDOUT',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'EAI_AGAIN',
+    'EPIPE'
+]);
+/** True for errors worth another try: the network, not the request, went wrong. */
+function isNetworkError(err) {
+    const e = err;
+    if (!e || typeof e !== 'object')
+        return false;
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code))
+        return true;
+    // Node reports a refused dual-stack connect as an AggregateError of per-address errors.
+    if (Array.isArray(e.errors) && e.errors.some(isNetworkError))
+        return true;
+    return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
+}
+
+
+/***/ }),
+
+/***/ 2613:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
+
+/***/ }),
+
+/***/ 181:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
+
+/***/ }),
+
+/***/ 5317:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
+
+/***/ }),
+
+/***/ 6982:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
+
+/***/ }),
+
+/***/ 2250:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("dns");
+
+/***/ }),
+
+/***/ 4434:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("events");
+
+/***/ }),
+
+/***/ 9896:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
+
+/***/ }),
+
+/***/ 8611:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("http");
+
+/***/ }),
+
+/***/ 5692:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("https");
+
+/***/ }),
+
+/***/ 9278:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("net");
+
+/***/ }),
+
+/***/ 4589:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:assert");
+
+/***/ }),
+
+/***/ 6698:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:async_hooks");
+
+/***/ }),
+
+/***/ 4573:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer");
+
+/***/ }),
+
+/***/ 1421:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+
+/***/ }),
+
+/***/ 7540:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:console");
+
+/***/ }),
+
+/***/ 7598:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
+
+/***/ }),
+
+/***/ 3053:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:diagnostics_channel");
+
+/***/ }),
+
+/***/ 610:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dns");
+
+/***/ }),
+
+/***/ 8474:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events");
+
+/***/ }),
+
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
+/***/ 1455:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+
+/***/ }),
+
+/***/ 7067:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
+
+/***/ }),
+
+/***/ 2467:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2");
+
+/***/ }),
+
+/***/ 4708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+
+/***/ }),
+
+/***/ 7030:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
+
+/***/ }),
+
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+
+/***/ }),
+
+/***/ 5881:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");
+
+/***/ }),
+
+/***/ 1708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
+
+/***/ }),
+
+/***/ 1792:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:querystring");
+
+/***/ }),
+
+/***/ 7075:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+
+/***/ }),
+
+/***/ 1692:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:tls");
+
+/***/ }),
+
+/***/ 3136:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
+
+/***/ }),
+
+/***/ 7975:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
+
+/***/ }),
+
+/***/ 3429:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util/types");
+
+/***/ }),
+
+/***/ 5919:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
+
+/***/ }),
+
+/***/ 8522:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
+
+/***/ }),
+
+/***/ 857:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+
+/***/ }),
+
+/***/ 6928:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+
+/***/ }),
+
+/***/ 932:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
+
+/***/ }),
+
+/***/ 2203:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
+
+/***/ }),
+
+/***/ 3193:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decoder");
+
+/***/ }),
+
+/***/ 3557:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
+
+/***/ }),
+
+/***/ 4756:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
+
+/***/ }),
+
+/***/ 7016:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
+
+/***/ }),
+
+/***/ 9023:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
+
+/***/ }),
+
+/***/ 8253:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
+
+/***/ }),
+
+/***/ 3106:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
+
+/***/ }),
+
+/***/ 9937:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  i: () => (/* binding */ decodeJwt)
+});
 
 ;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/buffer_utils.js
 const buffer_utils_encoder = new TextEncoder(), decoder = new TextDecoder(), buffer_utils_strictDecoder = new TextDecoder("utf-8", { fatal: !0 }), UINT32_RANGE = (/* unused pure expression or super */ null && (2 ** 32));
@@ -329,1056 +1598,6 @@ function decodeJwt(jwt) {
 }
 
 
-// EXTERNAL MODULE: ./src/util/errors.ts
-var errors = __nccwpck_require__(17);
-// EXTERNAL MODULE: ./src/util/retry.ts
-var retry = __nccwpck_require__(4266);
-;// CONCATENATED MODULE: ./src/oidc/token.ts
-
-
-
-// @actions/core flattens a network failure into text ("Error Code : undefined ... ECONNREFUSED").
-const FLATTENED_NETWORK_ERROR = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)\b/;
-/** An error a token request may succeed after: network trouble, throttling or a server error. */
-function isTransientTokenError(err) {
-    if ((0,retry/* isNetworkError */.T)(err))
-        return true;
-    const message = err instanceof Error ? err.message : String(err);
-    if (FLATTENED_NETWORK_ERROR.test(message))
-        return true;
-    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ??
-        err?.statusCode;
-    const code = Number(status);
-    return code === 429 || code >= 500;
-}
-/**
- * Gets a token for the audience, retrying transient failures with full jitter and a fresh request
- * each time. Returns undefined when no token can be had and none is required.
- */
-async function getIdToken(source, audience, required, retryOptions = {}) {
-    if (!source.available()) {
-        if (required)
-            throw new errors/* InputError */.dz(`This job has no OIDC token. ${source.missingHint}`);
-        return undefined;
-    }
-    const token = await (0,retry/* retry */.L)(() => source.request(audience), {
-        attempts: 4,
-        baseMs: 500,
-        maxMs: 4000,
-        retryable: isTransientTokenError,
-        ...retryOptions
-    });
-    return { token, claims: decodeJwt(token) };
-}
-
-// EXTERNAL MODULE: ./src/oidc/identity.ts
-var oidc_identity = __nccwpck_require__(2319);
-// EXTERNAL MODULE: ./src/util/duration.ts
-var duration = __nccwpck_require__(6518);
-// EXTERNAL MODULE: ./src/util/names.ts
-var names = __nccwpck_require__(5888);
-;// CONCATENATED MODULE: ./src/version.ts
-/** The version written into every marker; kept in step with package.json by a unit test. */
-const VERSION = '0.1.0';
-
-;// CONCATENATED MODULE: ./src/providers/load.ts
-/**
- * Loads only the chosen provider's code (and driver): a PostgreSQL job never parses mysql2.
- */
-async function loadProvider(target) {
-    switch (target.provider) {
-        case 'postgres': {
-            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(371)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4371));
-            return postgresProvider(target.adminUrl, target.connectTimeoutMs);
-        }
-        case 'mysql': {
-            const { mysqlProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(588), __nccwpck_require__.e(0)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1000));
-            return mysqlProvider(target.adminUrl, target.connectTimeoutMs, target.userHost);
-        }
-        default:
-            throw new Error(`provider "${target.provider}" is not available in this version yet`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/issue.ts
-
-
-
-
-
-
-
-function decodeURIComponentSafe(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
-}
-/** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
-function maskAll(platform, secret) {
-    const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
-    for (const form of forms) {
-        if (!form.trim())
-            continue;
-        platform.mask(form);
-        (0,errors/* registerSecret */.cl)(form);
-    }
-}
-/**
- * The whole of issuing: learn who the run is, create the user, mask, save state, export.
- * Anything that fails after the user exists revokes it again.
- */
-async function issue(settings, platform, providerFor = loadProvider) {
-    // GitHub masks secrets.* itself, but an admin URL assembled in the workflow may not be.
-    const adminPassword = settings.adminUrl.url.password;
-    if (adminPassword)
-        maskAll(platform, decodeURIComponentSafe(adminPassword));
-    // Direct mode needs no token; when the job has one, its claims make a better audit marker.
-    // The provider's driver loads while the token request is on the wire.
-    const [token, provider] = await Promise.all([
-        getIdToken(platform.tokens, settings.audience, false),
-        providerFor(settings)
-    ]);
-    if (token)
-        maskAll(platform, token.token);
-    const identity = platform.identity(token?.claims);
-    const username = (0,names/* makeUsername */.v4)(settings.usernamePrefix, (0,oidc_identity/* runKey */.r7)(identity));
-    const password = (0,names/* makePassword */.WR)();
-    maskAll(platform, password); // before the password exists anywhere else
-    const created = new Date();
-    // Whole seconds, rounded up: the credential lives at least as long as asked.
-    const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + settings.ttlSeconds) * 1000);
-    const credential = await provider.issue({
-        username,
-        password,
-        roles: settings.roles,
-        database: settings.database,
-        expiresAt,
-        marker: {
-            tool: 'ephemeral-credentials',
-            version: VERSION,
-            created: created.toISOString(),
-            expires: expiresAt.toISOString(),
-            run: identity
-        }
-    });
-    try {
-        maskAll(platform, credential.url);
-        for (const note of credential.notes ?? [])
-            platform.warning(note);
-        const names = Object.keys(credential.env).map((name) => settings.envPrefix + name);
-        const state = {
-            v: 1,
-            provider: settings.provider,
-            leaseId: username,
-            username,
-            expiresAt: expiresAt.toISOString(),
-            target: `${credential.host}:${credential.port}/${credential.database}`,
-            exported: settings.exportEnv ? names : []
-        };
-        await platform.saveState(state);
-        const outputs = {
-            username,
-            password,
-            url: credential.url,
-            'expires-at': state.expiresAt,
-            'lease-id': state.leaseId
-        };
-        for (const [name, value] of Object.entries(outputs))
-            platform.setOutput(name, value);
-        if (settings.exportEnv) {
-            for (const [name, value] of Object.entries(credential.env)) {
-                platform.exportVariable(settings.envPrefix + name, value);
-            }
-        }
-        await platform.flush();
-        platform.info(`Created ${settings.provider} user ${username} on ${state.target}` +
-            ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)}` +
-            ` until ${state.expiresAt}`);
-        await platform.summary({
-            username,
-            roles: settings.roles,
-            database: credential.database,
-            target: `${credential.host}:${credential.port}`,
-            expiresAt: state.expiresAt
-        });
-        return credential;
-    }
-    catch (err) {
-        // Nobody will learn of this user, so it must not live on until its TTL.
-        await provider.revoke(username).catch((revokeErr) => {
-            platform.warning(`Could not remove ${username} after a failure: ${(0,errors/* errorMessage */.gJ)(revokeErr)}`);
-        });
-        throw err;
-    }
-}
-
-
-/***/ }),
-
-/***/ 1730:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _issue_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4123);
-/* harmony import */ var _platform_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6754);
-/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8750);
-/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(17);
-
-
-
-
-const platform = (0,_platform_github_js__WEBPACK_IMPORTED_MODULE_1__/* .githubPlatform */ .Z)();
-try {
-    await (0,_issue_js__WEBPACK_IMPORTED_MODULE_0__/* .issue */ .s)((0,_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .readSettings */ .sb)(platform.input), platform);
-}
-catch (err) {
-    platform.fail((0,_util_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(err));
-}
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
-
-/***/ }),
-
-/***/ 2319:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   r7: () => (/* binding */ runKey),
-/* harmony export */   wl: () => (/* binding */ githubIdentity)
-/* harmony export */ });
-/* unused harmony export cliIdentity */
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8161);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_0__);
-
-/** The key a user name's hash is made from: stable for one run, free of readable claim text. */
-function runKey(identity) {
-    return [
-        identity.platform,
-        identity.repository_id ?? identity.repository,
-        identity.run_id,
-        identity.run_attempt
-    ]
-        .map((part) => part ?? '')
-        .join(':');
-}
-/** A GitHub run's identity: token claims when there is a token, else the runner's GITHUB_* variables. */
-function githubIdentity(env, claims) {
-    if (claims) {
-        return compact({
-            platform: 'github',
-            source: 'oidc',
-            repository: str(claims.repository),
-            repository_id: str(claims.repository_id),
-            run_id: str(claims.run_id),
-            run_attempt: str(claims.run_attempt),
-            workflow: str(claims.workflow),
-            ref: str(claims.ref),
-            actor: str(claims.actor),
-            job: env.GITHUB_JOB,
-            sub: str(claims.sub)
-        });
-    }
-    return compact({
-        platform: 'github',
-        source: 'env',
-        repository: env.GITHUB_REPOSITORY,
-        repository_id: env.GITHUB_REPOSITORY_ID,
-        run_id: env.GITHUB_RUN_ID,
-        run_attempt: env.GITHUB_RUN_ATTEMPT,
-        workflow: env.GITHUB_WORKFLOW,
-        ref: env.GITHUB_REF,
-        actor: env.GITHUB_ACTOR,
-        job: env.GITHUB_JOB
-    });
-}
-/** The identity the CLI sees: GitHub's, a GitLab job's (project and job ids play repository and run), or this machine's. */
-function cliIdentity(env, claims) {
-    if (env.GITHUB_ACTIONS === 'true' || claims?.run_id !== undefined)
-        return githubIdentity(env, claims);
-    if (env.GITLAB_CI === 'true' || claims?.project_id) {
-        const get = (claim, name) => str(claims?.[claim]) ?? env[name];
-        return compact({
-            platform: 'gitlab',
-            source: claims ? 'oidc' : 'env',
-            repository: get('project_path', 'CI_PROJECT_PATH'),
-            repository_id: get('project_id', 'CI_PROJECT_ID'),
-            run_id: get('job_id', 'CI_JOB_ID'),
-            run_attempt: get('pipeline_id', 'CI_PIPELINE_ID'),
-            ref: get('ref', 'CI_COMMIT_REF_NAME'),
-            actor: get('user_login', 'GITLAB_USER_LOGIN'),
-            job: env.CI_JOB_NAME,
-            sub: str(claims?.sub)
-        });
-    }
-    return compact({
-        platform: 'local',
-        source: claims ? 'oidc' : 'env',
-        repository: str(claims?.repository),
-        run_id: `${hostname()}:${process.pid}`,
-        actor: str(claims?.sub) ?? env.USER,
-        sub: str(claims?.sub)
-    });
-}
-function str(value) {
-    return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
-}
-function compact(identity) {
-    return Object.fromEntries(Object.entries(identity).filter(([, v]) => v !== undefined && v !== ''));
-}
-
-
-/***/ }),
-
-/***/ 6754:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  Z: () => (/* binding */ githubPlatform)
-});
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-// EXTERNAL MODULE: ./src/oidc/identity.ts
-var identity = __nccwpck_require__(2319);
-;// CONCATENATED MODULE: ./src/state.ts
-/** The one key under which the GitHub state holds the lease. */
-const STATE_KEY = 'lease';
-/** Serialises the state; the inverse of parseState. */
-function stringifyState(state) {
-    return JSON.stringify(state);
-}
-/** Reads a saved state; undefined when there is none, an error when it is not ours. */
-function parseState(text) {
-    if (!text?.trim())
-        return undefined;
-    let state;
-    try {
-        state = JSON.parse(text);
-    }
-    catch {
-        throw new Error('the saved state is not JSON; it was not written by ephemeral-credentials');
-    }
-    if (state?.v !== 1 || typeof state.username !== 'string' || typeof state.provider !== 'string') {
-        throw new Error('the saved state is not one this version understands');
-    }
-    return state;
-}
-
-;// CONCATENATED MODULE: ./src/platform/github.ts
-
-
-
-
-
-// The runner's workflow commands and command files are written here directly, as the runner
-// documents them: importing @actions/core evaluates its HTTP client (undici) at start-up, which
-// costs more than Node's own start and is needed only to fetch an OIDC token. So @actions/core
-// is loaded on that path alone.
-/** Escapes a workflow command's data the way the runner unescapes it. */
-function escapeData(text) {
-    return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-}
-/** The GitHub Actions runner as a platform. */
-function githubPlatform(env = process.env) {
-    const command = (name, message) => process.stdout.write(`::${name}::${escapeData(message)}${external_node_os_.EOL}`);
-    // GITHUB_ENV, GITHUB_OUTPUT, GITHUB_STATE: `name<<delimiter` blocks with an unguessable delimiter.
-    const fileCommand = (file, name, value) => {
-        const path = env[file];
-        if (!path)
-            throw new Error(`${file} is not set: this does not look like a GitHub Actions runner`);
-        const delimiter = `ghadelimiter_${(0,external_node_crypto_.randomUUID)()}`;
-        if (name.includes(delimiter) || value.includes(delimiter))
-            throw new Error(`unexpected delimiter in ${name}`);
-        (0,external_node_fs_namespaceObject.appendFileSync)(path, `${name}<<${delimiter}${external_node_os_.EOL}${value}${external_node_os_.EOL}${delimiter}${external_node_os_.EOL}`, 'utf8');
-    };
-    const appendSummary = (markdown) => {
-        if (env.GITHUB_STEP_SUMMARY)
-            (0,external_node_fs_namespaceObject.appendFileSync)(env.GITHUB_STEP_SUMMARY, `${markdown}${external_node_os_.EOL}`, 'utf8');
-    };
-    return {
-        input: (name) => (env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim(),
-        tokens: {
-            available: () => Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN),
-            request: async (audience) => (await __nccwpck_require__.e(/* import() */ 421).then(__nccwpck_require__.bind(__nccwpck_require__, 6421))).getIDToken(audience),
-            missingHint: 'Add `permissions: id-token: write` to the job (or workflow) that uses this action.'
-        },
-        identity: (claims) => (0,identity/* githubIdentity */.wl)(env, claims),
-        mask: (secret) => command('add-mask', secret),
-        exportVariable: (name, value) => {
-            fileCommand('GITHUB_ENV', name, value);
-            process.env[name] = value; // as the runner's own toolkit does, for later code in this step
-        },
-        setOutput: (name, value) => fileCommand('GITHUB_OUTPUT', name, value),
-        flush: async () => undefined, // the runner's files are written as we go
-        async saveState(state) {
-            fileCommand('GITHUB_STATE', STATE_KEY, stringifyState(state));
-        },
-        async loadState() {
-            return parseState(env[`STATE_${STATE_KEY}`]);
-        },
-        info: (message) => process.stdout.write(`${message}${external_node_os_.EOL}`),
-        warning: (message) => command('warning', message),
-        async summary(facts) {
-            appendSummary([
-                '### Ephemeral credentials',
-                '',
-                '| user | roles | database | expires at |',
-                '| --- | --- | --- | --- |',
-                `| ${facts.username} | ${facts.roles.join(', ') || '(none)'} | ${facts.database} on ${facts.target} | ${facts.expiresAt} |`,
-                ''
-            ].join(external_node_os_.EOL));
-        },
-        async summaryRevoked(state, when) {
-            appendSummary(`User ${state.username} revoked at ${when.toISOString()}.${external_node_os_.EOL}`);
-        },
-        fail: (message) => {
-            command('error', message);
-            process.exitCode = 1;
-        }
-    };
-}
-
-
-/***/ }),
-
-/***/ 8750:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   sb: () => (/* binding */ readSettings)
-/* harmony export */ });
-/* unused harmony exports MAX_TTL_SECONDS, readTarget, readProvider, parseAdminUrl, parseRoles, readBoolean */
-/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
-/* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6518);
-/* harmony import */ var _util_names_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5888);
-
-
-
-const MAX_TTL_SECONDS = 12 * 3600;
-const DEFAULT_AUDIENCE = 'ephemeral-credentials';
-// MySQL's 32-character user names are the tightest limit we serve.
-const MAX_PREFIX = 32 - _util_names_js__WEBPACK_IMPORTED_MODULE_2__/* .NAME_SUFFIX_LENGTH */ .nE;
-const PREFIX = /^[a-z][a-z0-9_]*$/;
-const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
-const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
-const PROVIDERS = ['postgres', 'mysql', 'aws'];
-const BUILT = ['postgres', 'mysql'];
-const URL_SCHEMES = {
-    postgres: ['postgres:', 'postgresql:'],
-    mysql: ['mysql:', 'mariadb:']
-};
-/** Turns raw inputs into Settings, or throws an InputError naming the bad value. */
-function readSettings(get) {
-    if (get('broker-url')) {
-        if (get('admin-url'))
-            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url and broker-url exclude each other; set one');
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('broker mode (broker-url) is not available in this version yet; use admin-url');
-    }
-    const target = readTarget(get);
-    const { adminUrl } = target;
-    const usernamePrefix = get('username-prefix') || 'ci';
-    if (!PREFIX.test(usernamePrefix) || usernamePrefix.length > MAX_PREFIX) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`username-prefix "${usernamePrefix}" must match [a-z][a-z0-9_]* and be at most ${MAX_PREFIX} characters`);
-    }
-    const envPrefix = get('env-prefix');
-    if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
-    }
-    const database = get('database') || decodeOr(adminUrl.url.pathname.slice(1));
-    if (!database)
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('database is not set and the admin-url names none');
-    checkSqlName('database', database);
-    return {
-        ...target,
-        roles: parseRoles(get('roles')),
-        database,
-        ttlSeconds: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDuration */ .E)('ttl', get('ttl') || '1h', MAX_TTL_SECONDS),
-        usernamePrefix,
-        envPrefix,
-        exportEnv: readBoolean('export-env', get('export-env'), true),
-        revoke: readBoolean('revoke', get('revoke'), true),
-        audience: get('audience') || DEFAULT_AUDIENCE,
-        userHost: readUserHost(get('user-host'))
-    };
-}
-/** Reads the provider and admin URL; the provider may come from a saved state instead. */
-function readTarget(get, provider = readProvider(get('provider'))) {
-    if (!get('admin-url'))
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url is required for provider "${provider}"`);
-    return {
-        provider,
-        adminUrl: parseAdminUrl(provider, get('admin-url')),
-        connectTimeoutMs: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDuration */ .E)('connect-timeout', get('connect-timeout') || '10s', 300) * 1000
-    };
-}
-/** Checks the provider name and that this version can serve it. */
-function readProvider(text) {
-    const provider = text.trim().toLowerCase();
-    if (!text)
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider is required; use one of ${PROVIDERS.join(', ')}`);
-    if (!PROVIDERS.includes(provider)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider "${text}" is not known; use one of ${PROVIDERS.join(', ')}`);
-    }
-    if (!BUILT.includes(provider)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider "${provider}" is not available in this version yet; use ${BUILT.join(', ')}`);
-    }
-    return provider;
-}
-/** Parses an admin URL; its password is registered as a secret before anything can print it. */
-function parseAdminUrl(provider, text) {
-    const example = provider === 'mysql'
-        ? 'mysql://user:password@host:3306/database'
-        : 'postgres://user:password@host:5432/database';
-    let url;
-    try {
-        url = new URL(text.trim());
-    }
-    catch {
-        // The text may hold a password, so it is not echoed.
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url is not a URL (value hidden); use ${example}`);
-    }
-    if (url.password) {
-        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(url.password); // as written, e.g. "a&b%40c"
-        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(decodeOr(url.password));
-    }
-    const shown = new URL(url.href);
-    if (shown.password)
-        shown.password = '***';
-    // libpq also takes ?password=, and a URL without a host (no scheme?) may hold one anywhere.
-    const queryPassword = shown.searchParams.get('password');
-    if (queryPassword) {
-        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(queryPassword);
-        shown.searchParams.set('password', '***');
-    }
-    const redacted = shown.host ? shown.href : '(value hidden)';
-    if (!URL_SCHEMES[provider]?.includes(url.protocol)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" is not a ${provider} URL; use ${example}`);
-    }
-    if (!url.hostname || !url.username) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" needs a user and a host; use ${example}`);
-    }
-    if (url.port && !(Number(url.port) > 0)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`admin-url "${redacted}" has a bad port; use ${example}`);
-    }
-    return { url, redacted };
-}
-// The driver takes a % that starts no escape literally, so must we.
-function decodeOr(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
-}
-function readUserHost(text) {
-    const host = text.trim() || '%';
-    if (!/^[A-Za-z0-9_.%:-]{1,255}$/.test(host)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`user-host "${text}" is not a MySQL host pattern; use e.g. %, 10.0.%, or db-client.example.com`);
-    }
-    return host;
-}
-/** Splits a comma- or newline-separated role list and checks each name. */
-function parseRoles(text) {
-    const roles = text
-        .split(/[,\n]/)
-        .map((r) => r.trim())
-        .filter(Boolean);
-    for (const role of roles)
-        checkSqlName('role', role);
-    return [...new Set(roles)];
-}
-function checkSqlName(what, name) {
-    if (!SQL_NAME.test(name)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${what} "${name}" is not a plain name; use letters, digits and _ $ . - (at most 63, no quotes or spaces)`);
-    }
-}
-/** Reads true/false (any case); "" gives the fallback. */
-function readBoolean(name, text, fallback) {
-    if (!text)
-        return fallback;
-    if (/^true$/i.test(text.trim()))
-        return true;
-    if (/^false$/i.test(text.trim()))
-        return false;
-    throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is not a boolean; use true or false`);
-}
-
-
-/***/ }),
-
-/***/ 6518:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   E: () => (/* binding */ parseDuration),
-/* harmony export */   a: () => (/* binding */ formatDuration)
-/* harmony export */ });
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
-
-const UNIT_SECONDS = { h: 3600, m: 60, s: 1 };
-const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
-/** Parses `900s`, `15m`, `1h`, `1h30m` into seconds; `name` labels the error. */
-function parseDuration(name, text, maxSeconds) {
-    const value = text.trim();
-    const match = DURATION.exec(value);
-    if (!value || !match) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is not a duration; use e.g. 900s, 15m, 1h, 1h30m`);
-    }
-    const [, h, m, s] = match;
-    const seconds = Number(h ?? 0) * UNIT_SECONDS.h + Number(m ?? 0) * UNIT_SECONDS.m + Number(s ?? 0);
-    if (seconds <= 0)
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" must be longer than zero`);
-    if (seconds > maxSeconds) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is longer than the maximum ${formatDuration(maxSeconds)}`);
-    }
-    return seconds;
-}
-/** Formats seconds the way parseDuration reads them (5400 -> "1h30m"). */
-function formatDuration(seconds) {
-    const h = Math.floor(seconds / 3600);
-    const m = Math.floor((seconds % 3600) / 60);
-    const s = seconds % 60;
-    return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || seconds === 0 ? `${s}s` : ''}`;
-}
-
-
-/***/ }),
-
-/***/ 17:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   cl: () => (/* binding */ registerSecret),
-/* harmony export */   dz: () => (/* binding */ InputError),
-/* harmony export */   eQ: () => (/* binding */ withContext),
-/* harmony export */   gJ: () => (/* binding */ errorMessage)
-/* harmony export */ });
-/* unused harmony export redact */
-/** Bad input or bad usage: reported plainly and, on the CLI, with exit code 2. */
-class InputError extends Error {
-    name = 'InputError';
-}
-const secrets = new Set();
-/** Remembers a secret so that no error message built later can carry it out. */
-function registerSecret(secret) {
-    if (secret.length < 4)
-        return; // masking "a" would shred every message
-    secrets.add(secret);
-    secrets.add(encodeURIComponent(secret));
-}
-/** Replaces every registered secret in a text with ***. */
-function redact(text) {
-    let out = text;
-    // Longest first, so that a URL is redacted whole before the password inside it.
-    for (const s of [...secrets].sort((a, b) => b.length - a.length))
-        out = out.split(s).join('***');
-    return out;
-}
-/** The message of any thrown value, with a driver's detail and hint, and secrets stripped. */
-function errorMessage(err) {
-    const text = err instanceof Error ? err.message || err.name : String(err);
-    const { detail, hint } = (err ?? {});
-    const extra = [detail, hint].filter((part) => typeof part === 'string' && part !== '');
-    return redact(extra.length ? `${text} (${extra.join('; ')})` : text);
-}
-/** Wraps an error with context ("Could not create PostgreSQL user on db:5432: ..."). */
-function withContext(context, err) {
-    const wrapped = new Error(`${context}: ${errorMessage(err)}`);
-    if (err instanceof InputError)
-        return new InputError(wrapped.message);
-    return wrapped;
-}
-
-
-/***/ }),
-
-/***/ 5888:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   WR: () => (/* binding */ makePassword),
-/* harmony export */   nE: () => (/* binding */ NAME_SUFFIX_LENGTH),
-/* harmony export */   v4: () => (/* binding */ makeUsername)
-/* harmony export */ });
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-/** Room a generated name needs besides the prefix: `_` + 8 hash + `_` + 8 random. */
-const NAME_SUFFIX_LENGTH = 18;
-/**
- * A user name that says which run made it without containing any claim text:
- * `<prefix>_<hash of run identity>_<random>`, only [a-z0-9_].
- */
-function makeUsername(prefix, runKey) {
-    const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(runKey).digest('hex').slice(0, 8);
-    let random = '';
-    for (let i = 0; i < 8; i++)
-        random += ALPHABET[(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomInt)(ALPHABET.length)];
-    return `${prefix}_${hash}_${random}`;
-}
-/** A strong URL-safe password: 32 random bytes, base64url (43 characters, 256 bits). */
-function makePassword() {
-    return (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(32).toString('base64url');
-}
-
-
-/***/ }),
-
-/***/ 4266:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   L: () => (/* binding */ retry),
-/* harmony export */   T: () => (/* binding */ isNetworkError)
-/* harmony export */ });
-const realSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/**
- * Calls fn until it succeeds, a non-retryable error occurs or attempts run out, sleeping with
- * full jitter (a random time up to base * 2^attempt) so that many jobs do not retry in step.
- */
-async function retry(fn, opts) {
-    const sleep = opts.sleep ?? realSleep;
-    const random = opts.random ?? Math.random;
-    for (let attempt = 1;; attempt++) {
-        try {
-            return await fn(attempt);
-        }
-        catch (err) {
-            if (attempt >= opts.attempts || !opts.retryable(err))
-                throw err;
-            await sleep(Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt)));
-        }
-    }
-}
-const NETWORK_CODES = new Set([
-    'ECONNREFUSED',
-    'ECONNRESET',
-    'ETIMEDOUT',
-    'EHOSTUNREACH',
-    'ENETUNREACH',
-    'EAI_AGAIN',
-    'EPIPE'
-]);
-/** True for errors worth another try: the network, not the request, went wrong. */
-function isNetworkError(err) {
-    const e = err;
-    if (!e || typeof e !== 'object')
-        return false;
-    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code))
-        return true;
-    // Node reports a refused dual-stack connect as an AggregateError of per-address errors.
-    if (Array.isArray(e.errors) && e.errors.some(isNetworkError))
-        return true;
-    return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
-}
-
-
-/***/ }),
-
-/***/ 2613:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
-
-/***/ }),
-
-/***/ 181:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
-
-/***/ }),
-
-/***/ 5317:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
-
-/***/ }),
-
-/***/ 6982:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
-
-/***/ }),
-
-/***/ 2250:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("dns");
-
-/***/ }),
-
-/***/ 4434:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("events");
-
-/***/ }),
-
-/***/ 9896:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
-
-/***/ }),
-
-/***/ 8611:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("http");
-
-/***/ }),
-
-/***/ 5692:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("https");
-
-/***/ }),
-
-/***/ 9278:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("net");
-
-/***/ }),
-
-/***/ 4589:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:assert");
-
-/***/ }),
-
-/***/ 6698:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:async_hooks");
-
-/***/ }),
-
-/***/ 4573:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer");
-
-/***/ }),
-
-/***/ 7540:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:console");
-
-/***/ }),
-
-/***/ 7598:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
-
-/***/ }),
-
-/***/ 3053:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:diagnostics_channel");
-
-/***/ }),
-
-/***/ 610:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dns");
-
-/***/ }),
-
-/***/ 8474:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events");
-
-/***/ }),
-
-/***/ 7067:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
-
-/***/ }),
-
-/***/ 2467:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2");
-
-/***/ }),
-
-/***/ 7030:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
-
-/***/ }),
-
-/***/ 8161:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-
-/***/ }),
-
-/***/ 643:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");
-
-/***/ }),
-
-/***/ 1792:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:querystring");
-
-/***/ }),
-
-/***/ 7075:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
-
-/***/ }),
-
-/***/ 1692:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:tls");
-
-/***/ }),
-
-/***/ 3136:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
-
-/***/ }),
-
-/***/ 7975:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
-
-/***/ }),
-
-/***/ 3429:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util/types");
-
-/***/ }),
-
-/***/ 5919:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
-
-/***/ }),
-
-/***/ 8522:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
-
-/***/ }),
-
-/***/ 857:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
-
-/***/ }),
-
-/***/ 6928:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
-
-/***/ }),
-
-/***/ 932:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
-
-/***/ }),
-
-/***/ 2203:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
-
-/***/ }),
-
-/***/ 3193:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decoder");
-
-/***/ }),
-
-/***/ 3557:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
-
-/***/ }),
-
-/***/ 4756:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
-
-/***/ }),
-
-/***/ 7016:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
-
-/***/ }),
-
-/***/ 9023:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
-
-/***/ }),
-
-/***/ 8253:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
-
-/***/ }),
-
-/***/ 3106:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ })
 

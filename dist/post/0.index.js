@@ -8,28 +8,32 @@ export const modules = {
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   mysqlProvider: () => (/* binding */ mysqlProvider)
 /* harmony export */ });
-/* harmony import */ var mysql2_promise__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7588);
-/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(17);
-/* harmony import */ var _util_retry_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(4266);
-/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(2695);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(3024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var mysql2_promise__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7588);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(17);
+/* harmony import */ var _util_retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(4266);
+/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(2695);
 
 
 
 
-const { escape: lit, escapeId: id } = mysql2_promise__WEBPACK_IMPORTED_MODULE_0__;
+
+const { escape: lit, escapeId: id } = mysql2_promise__WEBPACK_IMPORTED_MODULE_1__;
 // Our own schema: the bookkeeping table that proves we made a user, and the expiry events.
 const SCHEMA = 'ephemeral_credentials';
 const TABLE = `${id(SCHEMA)}.${id('users')}`;
 const UNKNOWN_THREAD = 1094; // ER_NO_SUCH_THREAD: the connection ended before we killed it
 const NO_SUCH_SCHEMA = [1049, 1146]; // ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE: nothing made yet
+const NO_PRIVILEGE = [1044, 1142, 1227]; // ER_DBACCESS_DENIED, ER_TABLEACCESS_DENIED, ER_SPECIFIC_ACCESS_DENIED
 /** A MySQL 8 / MariaDB 10.6+ provider bound to one admin URL; `userHost` is the account's host pattern. */
 function mysqlProvider(admin, connectTimeoutMs, userHost = '%') {
     const host = admin.url.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(admin.url.port || 3306);
     const where = `${host}:${port}`;
-    const sslMode = (admin.url.searchParams.get('ssl-mode') ?? '').toUpperCase();
+    const ssl = tlsOptions(admin.url.searchParams);
     async function withConnection(fn) {
-        const connection = await (0,_util_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retry */ .L)(() => mysql2_promise__WEBPACK_IMPORTED_MODULE_0__.createConnection({
+        const connection = await (0,_util_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .retry */ .L)(() => mysql2_promise__WEBPACK_IMPORTED_MODULE_1__.createConnection({
             host,
             port,
             user: decodeURIComponent(admin.url.username),
@@ -37,10 +41,8 @@ function mysqlProvider(admin, connectTimeoutMs, userHost = '%') {
             connectTimeout: connectTimeoutMs,
             // Several of our own statements go in one round trip; every value in them is escaped.
             multipleStatements: true,
-            ...(sslMode && sslMode !== 'DISABLED' && sslMode !== 'PREFERRED'
-                ? { ssl: { rejectUnauthorized: sslMode !== 'REQUIRED' } }
-                : {})
-        }), { attempts: 3, baseMs: 200, maxMs: 2000, retryable: _util_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isNetworkError */ .T });
+            ...(ssl ? { ssl } : {})
+        }), { attempts: 3, baseMs: 200, maxMs: 2000, retryable: _util_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .isNetworkError */ .T });
         connection.on('error', () => undefined);
         try {
             // UTC, so that event times and the bookkeeping table mean what they say.
@@ -89,7 +91,7 @@ function mysqlProvider(admin, connectTimeoutMs, userHost = '%') {
             return [[[], []]];
         });
         const [booked, accounts] = [rows[0] ?? [], rows[1] ?? []];
-        const ours = booked.find((row) => (0,_types_js__WEBPACK_IMPORTED_MODULE_3__/* .decodeMarker */ .rH)(String(row.marker)));
+        const ours = booked.find((row) => (0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .decodeMarker */ .rH)(String(row.marker)));
         if (!ours) {
             if (accounts.length)
                 throw new Error(`user ${user} was not created by ephemeral-credentials; left alone`);
@@ -102,26 +104,63 @@ function mysqlProvider(admin, connectTimeoutMs, userHost = '%') {
             await c.query(`ALTER USER IF EXISTS ${target} ACCOUNT LOCK`);
             await killSessions(c, user);
         }
-        await c.query(`DROP USER IF EXISTS ${target}; DROP EVENT IF EXISTS ${eventName(user)}; DELETE FROM ${TABLE} WHERE user = ${lit(user)}`);
+        await c.query(`DROP USER IF EXISTS ${target}`);
+        // An admin without EVENT on our schema made no event, and may not even look for one.
+        await c.query(`DROP EVENT IF EXISTS ${eventName(user)}`).catch((err) => {
+            if (!NO_PRIVILEGE.includes(err.errno ?? 0))
+                throw err;
+        });
+        await c.query(`DELETE FROM ${TABLE} WHERE user = ?`, [user]);
         return exists ? 'revoked' : 'absent';
+    }
+    /**
+     * MariaDB lets an admin set another user's default role only with UPDATE on mysql.*; a user
+     * may always set its own, so without that privilege the new user sets it for itself.
+     */
+    async function mariaDbDefaultRole(c, req, role, target) {
+        try {
+            await c.query(`SET DEFAULT ROLE ${role} FOR ${target}`);
+        }
+        catch (err) {
+            if (!NO_PRIVILEGE.includes(err.errno ?? 0))
+                throw err;
+            const self = await mysql2_promise__WEBPACK_IMPORTED_MODULE_1__.createConnection({
+                host,
+                port,
+                user: req.username,
+                password: req.password,
+                connectTimeout: connectTimeoutMs,
+                ...(ssl ? { ssl } : {})
+            });
+            try {
+                await self.query(`SET DEFAULT ROLE ${role}`);
+            }
+            finally {
+                await self.end().catch(() => self.destroy());
+            }
+        }
     }
     /** The server's own expiry: a one-shot event that drops the user and ends its sessions. */
     function expiryEvent(user, hostPattern, expiresAt) {
         return `CREATE EVENT ${eventName(user)} ON SCHEDULE AT ${lit(sqlTime(expiresAt))} ON COMPLETION NOT PRESERVE
 DO BEGIN
-  DECLARE done INT DEFAULT 0;
-  DECLARE cid BIGINT;
-  DECLARE sessions CURSOR FOR SELECT id FROM information_schema.processlist WHERE user = ${lit(user)};
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-  DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;
+  -- A failed DROP USER stops the event here, so the row stays and sweep tries again.
   DROP USER IF EXISTS ${account(user, hostPattern)};
-  OPEN sessions;
-  kill_all: LOOP
-    FETCH sessions INTO cid;
-    IF done THEN LEAVE kill_all; END IF;
-    KILL CONNECTION cid;
-  END LOOP;
-  CLOSE sessions;
+  BEGIN
+    DECLARE done INT DEFAULT 0;
+    DECLARE cid BIGINT;
+    DECLARE sessions CURSOR FOR SELECT id FROM information_schema.processlist WHERE user = ${lit(user)};
+    DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
+    -- A session may end between the listing and its KILL.
+    DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;
+    OPEN sessions;
+    kill_all: LOOP
+      FETCH sessions INTO cid;
+      IF done THEN LEAVE kill_all; END IF;
+      KILL CONNECTION cid;
+    END LOOP;
+    CLOSE sessions;
+  END;
   DELETE FROM ${TABLE} WHERE user = ${lit(user)};
 END`;
     }
@@ -132,7 +171,7 @@ END`;
             try {
                 await withConnection(async (c, server) => {
                     if (server.mariadb && req.roles.length > 1) {
-                        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .InputError */ .dz(`MariaDB makes only one role active at login, and roles lists ${req.roles.length}; grant one role that holds the others`);
+                        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz(`MariaDB makes only one role active at login, and roles lists ${req.roles.length}; grant one role that holds the others`);
                     }
                     const roles = req.roles.map((r) => (server.mariadb ? id(r) : lit(r))).join(', ');
                     const statements = [
@@ -140,19 +179,15 @@ END`;
                         `CREATE TABLE IF NOT EXISTS ${TABLE} (user VARCHAR(80) NOT NULL, host VARCHAR(255) NOT NULL,
                expires_at DATETIME NOT NULL, marker TEXT NOT NULL, PRIMARY KEY (user, host))`,
                         // Booked before it exists: if we die half-way, sweep still finds it.
-                        `INSERT INTO ${TABLE} (user, host, expires_at, marker) VALUES (${lit(req.username)}, ${lit(userHost)}, ${lit(sqlTime(req.expiresAt))}, ${lit((0,_types_js__WEBPACK_IMPORTED_MODULE_3__/* .encodeMarker */ .$N)(req.marker))})`,
+                        `INSERT INTO ${TABLE} (user, host, expires_at, marker) VALUES (${lit(req.username)}, ${lit(userHost)}, ${lit(sqlTime(req.expiresAt))}, ${lit((0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .encodeMarker */ .$N)(req.marker))})`,
                         `CREATE USER ${target} IDENTIFIED BY ${lit(req.password)}`,
-                        ...(req.roles.length
-                            ? [
-                                `GRANT ${roles} TO ${target}`,
-                                server.mariadb
-                                    ? `SET DEFAULT ROLE ${roles} FOR ${target}`
-                                    : `SET DEFAULT ROLE ALL TO ${target}`
-                            ]
-                            : [])
+                        ...(req.roles.length ? [`GRANT ${roles} TO ${target}`] : []),
+                        ...(req.roles.length && !server.mariadb ? [`SET DEFAULT ROLE ALL TO ${target}`] : [])
                     ];
                     try {
                         await c.query(statements.join(';\n'));
+                        if (req.roles.length && server.mariadb)
+                            await mariaDbDefaultRole(c, req, roles, target);
                     }
                     catch (err) {
                         // MySQL's DDL is not transactional: undo by hand whatever part ran.
@@ -165,13 +200,13 @@ END`;
                         return;
                     }
                     await c.query(expiryEvent(req.username, userHost, req.expiresAt)).catch((err) => {
-                        notes.push(`Could not create the expiry event for ${req.username} on ${where} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .gJ)(err)}); ` +
+                        notes.push(`Could not create the expiry event for ${req.username} on ${where} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .errorMessage */ .gJ)(err)}); ` +
                             `the post step and \`sweep\` remove it instead. Grant the admin EVENT on ${SCHEMA}.* for a server-side expiry.`);
                     });
                 });
             }
             catch (err) {
-                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .withContext */ .eQ)(`Could not create MySQL user on ${where}`, err);
+                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not create MySQL user on ${where}`, err);
             }
             const url = new URL(`mysql://${host.includes(':') ? `[${host}]` : host}:${port}`);
             url.username = req.username;
@@ -200,7 +235,7 @@ END`;
                 return await withConnection((c) => revokeWith(c, username));
             }
             catch (err) {
-                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .withContext */ .eQ)(`Could not revoke MySQL user ${username} on ${where}`, err);
+                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not revoke MySQL user ${username} on ${where}`, err);
             }
         },
         async sweep({ dryRun }) {
@@ -214,7 +249,7 @@ END`;
                         throw err;
                     });
                     const expired = rows
-                        .filter((row) => (0,_types_js__WEBPACK_IMPORTED_MODULE_3__/* .decodeMarker */ .rH)(String(row.marker)))
+                        .filter((row) => (0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .decodeMarker */ .rH)(String(row.marker)))
                         .map((row) => String(row.user));
                     if (dryRun)
                         return expired;
@@ -226,7 +261,7 @@ END`;
                                 swept.push(name);
                         }
                         catch (err) {
-                            failed.push(`${name} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .gJ)(err)})`); // one stuck user must not shield the rest
+                            failed.push(`${name} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .errorMessage */ .gJ)(err)})`); // one stuck user must not shield the rest
                         }
                     }
                     if (failed.length)
@@ -235,9 +270,21 @@ END`;
                 });
             }
             catch (err) {
-                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .withContext */ .eQ)(`Could not sweep MySQL users on ${where}`, err);
+                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not sweep MySQL users on ${where}`, err);
             }
         }
+    };
+}
+/** TLS as the admin URL's `ssl-mode` (and `ssl-ca`) ask, in the MySQL client's terms. */
+function tlsOptions(params) {
+    const mode = (params.get('ssl-mode') ?? 'DISABLED').toUpperCase();
+    if (mode === 'DISABLED')
+        return undefined;
+    const ca = params.get('ssl-ca');
+    return {
+        ...(ca ? { ca: (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(ca, 'utf8') } : {}),
+        rejectUnauthorized: mode !== 'REQUIRED',
+        verifyIdentity: mode === 'VERIFY_IDENTITY'
     };
 }
 /** A UTC time as MySQL's DATETIME literal reads it (whole seconds). */
@@ -292,6 +339,8 @@ const realSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function retry(fn, opts) {
     const sleep = opts.sleep ?? realSleep;
     const random = opts.random ?? Math.random;
+    const now = opts.now ?? Date.now;
+    const started = now();
     for (let attempt = 1;; attempt++) {
         try {
             return await fn(attempt);
@@ -299,7 +348,10 @@ async function retry(fn, opts) {
         catch (err) {
             if (attempt >= opts.attempts || !opts.retryable(err))
                 throw err;
-            await sleep(Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt)));
+            const delay = Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt));
+            if (opts.deadlineMs !== undefined && now() + delay - started > opts.deadlineMs)
+                throw err;
+            await sleep(delay);
         }
     }
 }

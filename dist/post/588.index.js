@@ -18720,7 +18720,7 @@ module.exports = expand;
 
 /***/ }),
 
-/***/ 3024:
+/***/ 8262:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -22951,7 +22951,7 @@ module.exports = {
 const FieldFlags = __webpack_require__(4615);
 const Charsets = __webpack_require__(3286);
 const Types = __webpack_require__(5490);
-const helpers = __webpack_require__(3024);
+const helpers = __webpack_require__(8262);
 const genFunc = __webpack_require__(4498);
 const parserCache = __webpack_require__(7962);
 const LocalDate = __webpack_require__(6352);
@@ -23265,7 +23265,7 @@ module.exports = effectiveTypeCast;
 
 
 const Types = __webpack_require__(5490);
-const helpers = __webpack_require__(3024);
+const helpers = __webpack_require__(8262);
 
 // new Date(y, m, d, h, mi, s, ms) interprets its arguments as local wall
 // time; the wall-time to UTC conversion inside that constructor dominates
@@ -23718,7 +23718,7 @@ module.exports = { fixedBinaryWidth, readRawBinaryValue };
 const FieldFlags = __webpack_require__(4615);
 const Charsets = __webpack_require__(3286);
 const Types = __webpack_require__(5490);
-const helpers = __webpack_require__(3024);
+const helpers = __webpack_require__(8262);
 const LocalDate = __webpack_require__(6352);
 const effectiveTypeCast = __webpack_require__(4426);
 const { readRawBinaryValue } = __webpack_require__(3688);
@@ -23986,7 +23986,7 @@ module.exports = getBinaryParser;
 
 const Types = __webpack_require__(5490);
 const Charsets = __webpack_require__(3286);
-const helpers = __webpack_require__(3024);
+const helpers = __webpack_require__(8262);
 const LocalDate = __webpack_require__(6352);
 const effectiveTypeCast = __webpack_require__(4426);
 
@@ -24388,7 +24388,7 @@ exports.encode = function (string, encoding, options) {
 
 const Types = __webpack_require__(5490);
 const Charsets = __webpack_require__(3286);
-const helpers = __webpack_require__(3024);
+const helpers = __webpack_require__(8262);
 const genFunc = __webpack_require__(4498);
 const parserCache = __webpack_require__(7962);
 const LocalDate = __webpack_require__(6352);

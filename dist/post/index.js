@@ -1,7 +1,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 8989:
+/***/ 5436:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -12,8 +12,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./src/oidc/identity.ts
@@ -143,11 +143,11 @@ function githubPlatform(env = process.env) {
         const delimiter = `ghadelimiter_${(0,external_node_crypto_.randomUUID)()}`;
         if (name.includes(delimiter) || value.includes(delimiter))
             throw new Error(`unexpected delimiter in ${name}`);
-        (0,external_node_fs_namespaceObject.appendFileSync)(path, `${name}<<${delimiter}${external_node_os_namespaceObject.EOL}${value}${external_node_os_namespaceObject.EOL}${delimiter}${external_node_os_namespaceObject.EOL}`, 'utf8');
+        (0,external_node_fs_.appendFileSync)(path, `${name}<<${delimiter}${external_node_os_namespaceObject.EOL}${value}${external_node_os_namespaceObject.EOL}${delimiter}${external_node_os_namespaceObject.EOL}`, 'utf8');
     };
     const appendSummary = (markdown) => {
         if (env.GITHUB_STEP_SUMMARY)
-            (0,external_node_fs_namespaceObject.appendFileSync)(env.GITHUB_STEP_SUMMARY, `${markdown}${external_node_os_namespaceObject.EOL}`, 'utf8');
+            (0,external_node_fs_.appendFileSync)(env.GITHUB_STEP_SUMMARY, `${markdown}${external_node_os_namespaceObject.EOL}`, 'utf8');
     };
     return {
         input: (name) => (env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim(),
@@ -171,19 +171,20 @@ function githubPlatform(env = process.env) {
             return parseState(env[`STATE_${STATE_KEY}`]);
         },
         info: (message) => process.stdout.write(`${message}${external_node_os_namespaceObject.EOL}`),
+        notice: (message) => command('notice', message),
         warning: (message) => command('warning', message),
         async summary(facts) {
             appendSummary([
                 '### Ephemeral credentials',
                 '',
-                '| user | roles | database | expires at |',
+                '| user | roles | where | expires at |',
                 '| --- | --- | --- | --- |',
-                `| ${facts.username} | ${facts.roles.join(', ') || '(none)'} | ${facts.database} on ${facts.target} | ${facts.expiresAt} |`,
+                `| ${facts.who} | ${facts.grants.join(', ') || '(none)'} | ${facts.where} | ${facts.expiresAt} |`,
                 ''
             ].join(external_node_os_namespaceObject.EOL));
         },
-        async summaryRevoked(state, when) {
-            appendSummary(`User ${state.username} revoked at ${when.toISOString()}.${external_node_os_namespaceObject.EOL}`);
+        async summaryNote(line) {
+            appendSummary(`${line}${external_node_os_namespaceObject.EOL}`);
         },
         fail: (message) => {
             command('error', message);
@@ -199,7 +200,7 @@ function githubPlatform(env = process.env) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _platform_github_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8989);
+/* harmony import */ var _platform_github_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5436);
 /* harmony import */ var _revoke_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1396);
 
 
@@ -306,7 +307,13 @@ const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 const PROVIDERS = ['postgres', 'mysql', 'aws'];
-const BUILT = ['postgres', 'mysql'];
+const BUILT = ['postgres', 'mysql', 'aws'];
+const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const POLICY_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]{1,512}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+const MYSQL_SSL_MODES = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 const URL_SCHEMES = {
     postgres: ['postgres:', 'postgresql:'],
     mysql: ['mysql:', 'mariadb:']
@@ -318,8 +325,24 @@ function readSettings(get) {
             throw new InputError('admin-url and broker-url exclude each other; set one');
         throw new InputError('broker mode (broker-url) is not available in this version yet; use admin-url');
     }
-    const target = readTarget(get);
-    const { adminUrl } = target;
+    const provider = readProvider(get('provider'));
+    const common = readCommon(get, provider);
+    if (provider === 'aws')
+        return { ...common, ...readAws(get) };
+    const target = readTarget(get, provider);
+    const database = get('database') || decodeOr(target.adminUrl.url.pathname.slice(1));
+    if (!database)
+        throw new InputError('database is not set and the admin-url names none');
+    checkSqlName('database', database);
+    return {
+        ...common,
+        ...target,
+        roles: parseRoles(get('roles')),
+        database,
+        userHost: readUserHost(get('user-host'))
+    };
+}
+function readCommon(get, provider) {
     const usernamePrefix = get('username-prefix') || 'ci';
     if (!PREFIX.test(usernamePrefix) || usernamePrefix.length > MAX_PREFIX) {
         throw new InputError(`username-prefix "${usernamePrefix}" must match [a-z][a-z0-9_]* and be at most ${MAX_PREFIX} characters`);
@@ -328,25 +351,83 @@ function readSettings(get) {
     if (envPrefix && !ENV_PREFIX.test(envPrefix)) {
         throw new InputError(`env-prefix "${envPrefix}" must match [A-Za-z_][A-Za-z0-9_]*`);
     }
-    const database = get('database') || decodeOr(adminUrl.url.pathname.slice(1));
-    if (!database)
-        throw new InputError('database is not set and the admin-url names none');
-    checkSqlName('database', database);
     return {
-        ...target,
-        roles: parseRoles(get('roles')),
-        database,
         ttlSeconds: parseDuration('ttl', get('ttl') || '1h', MAX_TTL_SECONDS),
         usernamePrefix,
         envPrefix,
         exportEnv: readBoolean('export-env', get('export-env'), true),
         revoke: readBoolean('revoke', get('revoke'), true),
-        audience: get('audience') || DEFAULT_AUDIENCE,
-        userHost: readUserHost(get('user-host'))
+        audience: get('audience') || (provider === 'aws' ? 'sts.amazonaws.com' : DEFAULT_AUDIENCE)
     };
+}
+function readAws(get) {
+    if (get('admin-url')) {
+        throw new InputError('admin-url is for database providers; provider aws uses role-to-assume');
+    }
+    const roleArn = get('role-to-assume').trim();
+    if (!ROLE_ARN.test(roleArn)) {
+        throw new InputError(`role-to-assume "${roleArn}" is not an IAM role ARN; use arn:aws:iam::123456789012:role/name`);
+    }
+    const region = get('aws-region').trim();
+    if (!REGION.test(region)) {
+        throw new InputError(`aws-region "${region}" is not a region; use e.g. us-east-1 or eu-west-2`);
+    }
+    const sessionName = get('role-session-name').trim();
+    if (sessionName && !SESSION_NAME.test(sessionName)) {
+        throw new InputError(`role-session-name "${sessionName}" must be 2 to 64 of letters, digits and _ + = , . @ -`);
+    }
+    const sessionPolicy = get('session-policy').trim();
+    if (sessionPolicy) {
+        let policy;
+        try {
+            policy = JSON.parse(sessionPolicy);
+        }
+        catch {
+            throw new InputError('session-policy is not JSON; give an IAM policy document');
+        }
+        if (!policy || typeof policy !== 'object' || Array.isArray(policy)) {
+            throw new InputError('session-policy is not a policy document (a JSON object)');
+        }
+    }
+    const sessionPolicyArns = splitList(get('session-policy-arns'));
+    for (const arn of sessionPolicyArns) {
+        if (!POLICY_ARN.test(arn)) {
+            throw new InputError(`session-policy-arns: "${arn}" is not an IAM policy ARN; use arn:aws:iam::aws:policy/ReadOnlyAccess`);
+        }
+    }
+    if (sessionPolicyArns.length > 10) {
+        throw new InputError(`session-policy-arns lists ${sessionPolicyArns.length}; STS takes at most 10`);
+    }
+    return {
+        provider: 'aws',
+        roleArn,
+        region,
+        ...(sessionName ? { sessionName } : {}),
+        ...(get('sts-endpoint') ? { stsEndpoint: readEndpoint(get('sts-endpoint')) } : {}),
+        ...(sessionPolicy ? { sessionPolicy } : {}),
+        sessionPolicyArns,
+        maskAccountId: readBoolean('mask-aws-account-id', get('mask-aws-account-id'), false)
+    };
+}
+// The web identity token travels to this endpoint, so only TLS, or plain HTTP on this machine.
+function readEndpoint(text) {
+    let url;
+    try {
+        url = new URL(text.trim());
+    }
+    catch {
+        throw new InputError(`sts-endpoint "${text}" is not a URL; use e.g. https://sts.us-east-1.amazonaws.com`);
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
+        throw new InputError(`sts-endpoint "${text}" must use https (plain http only on localhost)`);
+    }
+    return url.href;
 }
 /** Reads the provider and admin URL; the provider may come from a saved state instead. */
 function readTarget(get, provider = readProvider(get('provider'))) {
+    if (provider === 'aws') {
+        throw new errors/* InputError */.dz('provider aws has no database: STS sessions cannot be listed or swept');
+    }
     if (!get('admin-url'))
         throw new errors/* InputError */.dz(`admin-url is required for provider "${provider}"`);
     return {
@@ -401,6 +482,11 @@ function parseAdminUrl(provider, text) {
     if (!url.hostname || !url.username) {
         throw new errors/* InputError */.dz(`admin-url "${redacted}" needs a user and a host; use ${example}`);
     }
+    const sslMode = url.searchParams.get('ssl-mode');
+    if (provider === 'mysql' && sslMode && !MYSQL_SSL_MODES.includes(sslMode.toUpperCase())) {
+        throw new errors/* InputError */.dz(`admin-url ssl-mode "${sslMode}" is not one of ${MYSQL_SSL_MODES.join(', ')}` +
+            (/^preferred$/i.test(sslMode) ? ' (PREFERRED would fall back to plain text unnoticed)' : ''));
+    }
     if (url.port && !(Number(url.port) > 0)) {
         throw new errors/* InputError */.dz(`admin-url "${redacted}" has a bad port; use ${example}`);
     }
@@ -415,6 +501,12 @@ function decodeOr(text) {
         return text;
     }
 }
+function splitList(text) {
+    return text
+        .split(/[,\n]/)
+        .map((item) => item.trim())
+        .filter(Boolean);
+}
 function readUserHost(text) {
     const host = text.trim() || '%';
     if (!/^[A-Za-z0-9_.%:-]{1,255}$/.test(host)) {
@@ -424,10 +516,7 @@ function readUserHost(text) {
 }
 /** Splits a comma- or newline-separated role list and checks each name. */
 function parseRoles(text) {
-    const roles = text
-        .split(/[,\n]/)
-        .map((r) => r.trim())
-        .filter(Boolean);
+    const roles = splitList(text);
     for (const role of roles)
         checkSqlName('role', role);
     return [...new Set(roles)];
@@ -452,15 +541,37 @@ function readBoolean(name, text, fallback) {
 
 
 
+// Who ends a credential that the post step could not revoke.
+const EXPIRY_BY = {
+    postgres: 'when PostgreSQL refuses it (VALID UNTIL); sweep drops the role later',
+    mysql: "when the server's expiry event drops it (if the event scheduler is on), or at the next sweep",
+    aws: 'when AWS ends the session'
+};
 /** Revokes the lease in a saved state; the admin URL is read again, as state holds no secret. */
 async function revoke(state, platform, providerFor = load_loadProvider) {
+    if (state.provider === 'aws')
+        return endAwsSession(state, platform);
     const provider = await providerFor(readTarget(platform.input, state.provider));
     const result = await provider.revoke(state.username);
     platform.info(result === 'revoked'
         ? `Revoked ${state.provider} user ${state.username} on ${state.target}`
         : `User ${state.username} on ${state.target} was already gone`);
-    await platform.summaryRevoked(state, new Date());
+    await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
     return result;
+}
+/**
+ * STS cannot revoke one session: what is left is to take its variables from later (post) steps
+ * and to say when it ends.
+ */
+async function endAwsSession(state, platform) {
+    for (const name of state.exported)
+        platform.exportVariable(name, '');
+    const cleared = state.exported.length
+        ? `; cleared ${state.exported.join(', ')} for later steps`
+        : '';
+    platform.info(`AWS session ${state.username} cannot be revoked on its own and expires at ${state.expiresAt}${cleared}`);
+    await platform.summaryNote(`AWS session ${state.username} expires at ${state.expiresAt} (STS sessions cannot be revoked one by one).`);
+    return 'expires';
 }
 /** Lists (dry run) or revokes the expired users that this tool made. */
 async function sweep(target, dryRun, log, providerFor = loadProvider) {
@@ -492,7 +603,7 @@ async function revokeAtJobEnd(platform, providerFor = load_loadProvider) {
     }
     catch (err) {
         const expiry = state
-            ? ` It still expires at ${state.expiresAt}, enforced by the database.`
+            ? ` It still expires at ${state.expiresAt}, ${EXPIRY_BY[state.provider]}.`
             : '';
         platform.warning(`Could not revoke the credential: ${(0,errors/* errorMessage */.gJ)(err)}.${expiry}`);
     }
@@ -672,6 +783,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dns");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events");
+
+/***/ }),
+
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 
 /***/ }),
 
@@ -941,6 +1059,18 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 /******/ 			return fn.r ? promise : getResult();
 /******/ 		}, (err) => ((err ? reject(promise[webpackError] = err) : outerResolve(exports)), resolveQueue(queue)));
 /******/ 		queue && queue.d < 0 && (queue.d = 0);
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
 /******/ 	};
 /******/ })();
 /******/ 

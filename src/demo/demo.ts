@@ -53,7 +53,7 @@ export async function runDemo(say: (line: string) => void): Promise<void> {
     );
 
     say('3. Issuing a credential for this job ...');
-    const credential = await issue(readSettings(platform.input), platform);
+    const credential = (await issue(readSettings(platform.input), platform))!;
     const shownUrl = new URL(credential.url);
     shownUrl.password = '***';
     say(

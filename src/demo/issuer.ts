@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 
@@ -28,6 +28,7 @@ export async function startLocalIssuer(runClaims: JWTPayload = {}): Promise<Loca
       .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
       .setIssuer(issuer)
       .setAudience(audience)
+      .setJti(randomUUID()) // as GitHub's: no two tokens alike, even within one second
       .setIssuedAt()
       .setNotBefore(Math.floor(Date.now() / 1000) - 5)
       .setExpirationTime(Math.floor(Date.now() / 1000) + expiresIn)

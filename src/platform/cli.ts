@@ -70,8 +70,9 @@ export function cliPlatform(
       return path ? parseState(readFileSync(path, 'utf8')) : undefined;
     },
     info: log,
+    notice: (message) => log(`notice: ${message}`),
     warning: (message) => log(`warning: ${message}`),
     summary: async () => undefined,
-    summaryRevoked: async () => undefined
+    summaryNote: async () => undefined
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { EOL } from 'node:os';
 import { githubIdentity } from '../oidc/identity.js';
-import { parseState, STATE_KEY, stringifyState, type LeaseState } from '../state.js';
+import { parseState, STATE_KEY, stringifyState } from '../state.js';
 import type { Platform, SummaryFacts } from './types.js';
 
 // The runner's workflow commands and command files are written here directly, as the runner
@@ -62,21 +62,22 @@ export function githubPlatform(env: NodeJS.ProcessEnv = process.env): Platform &
       return parseState(env[`STATE_${STATE_KEY}`]);
     },
     info: (message) => process.stdout.write(`${message}${EOL}`),
+    notice: (message) => command('notice', message),
     warning: (message) => command('warning', message),
     async summary(facts: SummaryFacts) {
       appendSummary(
         [
           '### Ephemeral credentials',
           '',
-          '| user | roles | database | expires at |',
+          '| user | roles | where | expires at |',
           '| --- | --- | --- | --- |',
-          `| ${facts.username} | ${facts.roles.join(', ') || '(none)'} | ${facts.database} on ${facts.target} | ${facts.expiresAt} |`,
+          `| ${facts.who} | ${facts.grants.join(', ') || '(none)'} | ${facts.where} | ${facts.expiresAt} |`,
           ''
         ].join(EOL)
       );
     },
-    async summaryRevoked(state: LeaseState, when: Date) {
-      appendSummary(`User ${state.username} revoked at ${when.toISOString()}.${EOL}`);
+    async summaryNote(line: string) {
+      appendSummary(`${line}${EOL}`);
     },
     fail: (message) => {
       command('error', message);

@@ -4,10 +4,11 @@ import type { LeaseState } from '../state.js';
 
 /** One credential's facts for the job summary. */
 export interface SummaryFacts {
-  username: string;
-  roles: string[];
-  database: string;
-  target: string;
+  /** The user name, or the AWS session name. */
+  who: string;
+  /** Roles granted, or the role assumed. */
+  grants: string[];
+  where: string;
   expiresAt: string;
 }
 
@@ -26,7 +27,10 @@ export interface Platform {
   saveState(state: LeaseState): Promise<void>;
   loadState(): Promise<LeaseState | undefined>;
   info(message: string): void;
+  /** Something the user should notice that is not a problem (GitHub's ::notice::). */
+  notice(message: string): void;
   warning(message: string): void;
   summary(facts: SummaryFacts): Promise<void>;
-  summaryRevoked(state: LeaseState, when: Date): Promise<void>;
+  /** Adds a line to the job summary, e.g. when the credential was revoked. */
+  summaryNote(line: string): Promise<void>;
 }

@@ -4,8 +4,11 @@ export interface RetryOptions {
   baseMs: number;
   maxMs: number;
   retryable: (err: unknown) => boolean;
+  /** Gives up once another sleep would pass this many milliseconds since the first try. */
+  deadlineMs?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  now?: () => number;
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -20,12 +23,16 @@ export async function retry<T>(
 ): Promise<T> {
   const sleep = opts.sleep ?? realSleep;
   const random = opts.random ?? Math.random;
+  const now = opts.now ?? Date.now;
+  const started = now();
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
       if (attempt >= opts.attempts || !opts.retryable(err)) throw err;
-      await sleep(Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt)));
+      const delay = Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt));
+      if (opts.deadlineMs !== undefined && now() + delay - started > opts.deadlineMs) throw err;
+      await sleep(delay);
     }
   }
 }

@@ -177,7 +177,16 @@ describe('the CLI, as a GitLab job would use it', () => {
     [['issue', '--provider', 'postgres', '--ttl', 'abc'], 2, /ttl "abc" is not a duration/],
     [['issue', '--provider', 'postgres', '--roles', "a'b"], 2, /role "a'b" is not a plain name/],
     [['issue', '--provider', 'postgres', '--format', 'yaml'], 2, /format "yaml" is not known/],
-    [['issue', '--provider', 'aws'], 2, /provider "aws" is not available in this version yet/],
+    [
+      ['issue', '--provider', 'aws'],
+      2,
+      /admin-url is for database providers; provider aws uses role-to-assume/
+    ],
+    [
+      ['sweep', '--provider', 'aws'],
+      2,
+      /provider aws has no database: STS sessions cannot be listed or swept/
+    ],
     [['issue', '--nope'], 2, /Unknown option '--nope'/],
     [['launch'], 2, /unknown command "launch"/],
     [['revoke'], 2, /revoke needs --state-file/],

@@ -4,7 +4,7 @@ import { cliIdentity } from '../../src/oidc/identity.js';
 
 /** One thing a platform was asked to do, in order. */
 export type Event = {
-  kind: 'mask' | 'export' | 'output' | 'state' | 'info' | 'warning' | 'summary';
+  kind: 'mask' | 'export' | 'output' | 'state' | 'info' | 'notice' | 'warning' | 'summary';
   name?: string;
   value: string;
 };
@@ -35,10 +35,10 @@ export function recordingPlatform(inputs: Record<string, string>, token?: () => 
     },
     loadState: async () => parseState(saved),
     info: (value) => events.push({ kind: 'info', value }),
+    notice: (value) => events.push({ kind: 'notice', value }),
     warning: (value) => events.push({ kind: 'warning', value }),
     summary: async (facts) => void events.push({ kind: 'summary', value: JSON.stringify(facts) }),
-    summaryRevoked: async (state) =>
-      void events.push({ kind: 'summary', value: `revoked ${state.username}` })
+    summaryNote: async (line) => void events.push({ kind: 'summary', value: line })
   };
   const of = (kind: Event['kind']) => events.filter((e) => e.kind === kind);
   return {

@@ -5,7 +5,7 @@ import { issue } from '../../src/issue.js';
 import { decodeMarker } from '../../src/providers/types.js';
 import { postgresProvider } from '../../src/providers/postgres.js';
 import { revokeAtJobEnd, sweep } from '../../src/revoke.js';
-import { parseAdminUrl, readSettings } from '../../src/settings.js';
+import { parseAdminUrl, readSettings, readTarget } from '../../src/settings.js';
 import { InputError } from '../../src/util/errors.js';
 import { freePort } from '../../src/demo/postgres.js';
 import {
@@ -29,7 +29,7 @@ const provider = () => postgresProvider(parseAdminUrl('postgres', db.adminUrl), 
 /** Issues through the whole story (settings, platform, provider) and returns what the job sees. */
 async function issueFor(extra: Record<string, string> = {}) {
   const rec = recordingPlatform(inputs(extra));
-  const credential = await issue(readSettings(rec.platform.input), rec.platform);
+  const credential = (await issue(readSettings(rec.platform.input), rec.platform))!;
   return { ...rec, credential, env: rec.exported() };
 }
 
@@ -131,7 +131,7 @@ describe('issue', () => {
     const url = new URL(db.adminUrl);
     url.searchParams.set('sslmode', 'disable');
     const rec = recordingPlatform({ provider: 'postgres', 'admin-url': url.href });
-    const credential = await issue(readSettings(rec.platform.input), rec.platform);
+    const credential = (await issue(readSettings(rec.platform.input), rec.platform))!;
     expect(rec.exported().PGSSLMODE).toBe('disable');
     expect(new URL(credential.url).searchParams.get('sslmode')).toBe('disable');
   });
@@ -271,7 +271,7 @@ describe('revoke', () => {
 
   test('revoke: false leaves the user to its TTL', async () => {
     const rec = recordingPlatform(inputs({ revoke: 'false' }));
-    const credential = await issue(readSettings(rec.platform.input), rec.platform);
+    const credential = (await issue(readSettings(rec.platform.input), rec.platform))!;
     await revokeAtJobEnd(rec.platform);
     expect(await loginError(credential.url)).toBeUndefined();
     await provider().revoke(credential.username);
@@ -319,7 +319,7 @@ describe('expiry without revoke', () => {
 
 describe('sweep', () => {
   test('removes expired marked users, lists them in a dry run, and never touches an unmarked role', async () => {
-    const target = readSettings(recordingPlatform(inputs()).platform.input);
+    const target = readTarget(recordingPlatform(inputs()).platform.input);
     const expired = await issueFor({ ttl: '1s', 'username-prefix': 'sw' });
     const live = await issueFor({ ttl: '1h', 'username-prefix': 'sw' });
     await query(
@@ -350,7 +350,7 @@ describe('sweep', () => {
   });
 
   test('a role that cannot be dropped is reported and does not stop the others', async () => {
-    const target = readSettings(recordingPlatform(inputs()).platform.input);
+    const target = readTarget(recordingPlatform(inputs()).platform.input);
     const started = Date.now();
     const stuck = await issueFor({ ttl: '3s', 'username-prefix': 'st' });
     const other = await issueFor({ ttl: '1s', 'username-prefix': 'st' });

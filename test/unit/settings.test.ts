@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { readSettings, type InputReader, type Settings } from '../../src/settings.js';
+import { readSettings, type DbSettings, type InputReader } from '../../src/settings.js';
 import { errorMessage, InputError } from '../../src/util/errors.js';
 
 const ADMIN_URL = 'postgres://admin:s3cr3t-Admin-pw@db.internal:5432/app?sslmode=require';
@@ -8,8 +8,10 @@ function reader(inputs: Record<string, string>): InputReader {
   return (name) => inputs[name] ?? '';
 }
 
-function read(inputs: Record<string, string> = {}): Settings {
-  return readSettings(reader({ provider: 'postgres', 'admin-url': ADMIN_URL, ...inputs }));
+function read(inputs: Record<string, string> = {}): DbSettings {
+  return readSettings(
+    reader({ provider: 'postgres', 'admin-url': ADMIN_URL, ...inputs })
+  ) as DbSettings;
 }
 
 /** The InputError that reading these inputs throws. */
@@ -191,13 +193,6 @@ describe('provider', () => {
     );
   });
 
-  test('aws says it is not available in this version and what is', () => {
-    const err = failure({ provider: 'aws', 'admin-url': 'mysql://admin:pw-1234@db/app' }, false);
-    expect(err.message).toBe(
-      'provider "aws" is not available in this version yet; use postgres, mysql'
-    );
-  });
-
   test('mysql takes mysql:// and mariadb:// admin URLs, and a user-host pattern', () => {
     for (const scheme of ['mysql', 'mariadb']) {
       const settings = readSettings(
@@ -207,7 +202,7 @@ describe('provider', () => {
     }
     const narrowed = readSettings(
       reader({ provider: 'mysql', 'admin-url': 'mysql://a:b@db/app', 'user-host': '10.0.%' })
-    );
+    ) as DbSettings;
     expect(narrowed.userHost).toBe('10.0.%');
   });
 
@@ -296,5 +291,96 @@ describe('booleans', () => {
     expect(failure({ 'export-env': text }).message).toBe(
       `export-env "${text}" is not a boolean; use true or false`
     );
+  });
+});
+
+describe('provider aws', () => {
+  const ROLE = 'arn:aws:iam::123456789012:role/deploy';
+  const aws = (inputs: Record<string, string> = {}) =>
+    readSettings(
+      reader({ provider: 'aws', 'role-to-assume': ROLE, 'aws-region': 'eu-west-2', ...inputs })
+    );
+  const awsFailure = (inputs: Record<string, string>) =>
+    failure(
+      { provider: 'aws', 'role-to-assume': ROLE, 'aws-region': 'eu-west-2', ...inputs },
+      false
+    );
+
+  test('needs a role and a region; the audience defaults to sts.amazonaws.com', () => {
+    expect(aws()).toMatchObject({
+      provider: 'aws',
+      roleArn: ROLE,
+      region: 'eu-west-2',
+      audience: 'sts.amazonaws.com',
+      ttlSeconds: 3600,
+      sessionPolicyArns: [],
+      maskAccountId: false
+    });
+    expect(
+      aws({
+        'aws-region': 'us-gov-west-1',
+        'role-to-assume': 'arn:aws-us-gov:iam::123456789012:role/a/b'
+      })
+    ).toMatchObject({ region: 'us-gov-west-1' });
+  });
+
+  test('takes session scoping, a session name and a loopback or https endpoint', () => {
+    expect(
+      aws({
+        'session-policy': '{"Version":"2012-10-17","Statement":[]}',
+        'session-policy-arns':
+          'arn:aws:iam::aws:policy/ReadOnlyAccess,\narn:aws:iam::123456789012:policy/x',
+        'role-session-name': 'deploy@main',
+        'sts-endpoint': 'http://127.0.0.1:9000',
+        'mask-aws-account-id': 'true'
+      })
+    ).toMatchObject({
+      sessionPolicyArns: [
+        'arn:aws:iam::aws:policy/ReadOnlyAccess',
+        'arn:aws:iam::123456789012:policy/x'
+      ],
+      sessionName: 'deploy@main',
+      stsEndpoint: 'http://127.0.0.1:9000/',
+      maskAccountId: true
+    });
+  });
+
+  test.each([
+    [
+      { 'role-to-assume': 'deploy' },
+      'role-to-assume "deploy" is not an IAM role ARN; use arn:aws:iam::123456789012:role/name'
+    ],
+    [
+      { 'role-to-assume': 'arn:aws:iam::12345:role/x' },
+      'role-to-assume "arn:aws:iam::12345:role/x" is not an IAM role ARN; use arn:aws:iam::123456789012:role/name'
+    ],
+    [
+      { 'aws-region': 'mars' },
+      'aws-region "mars" is not a region; use e.g. us-east-1 or eu-west-2'
+    ],
+    [
+      { 'aws-region': 'us_east_1' },
+      'aws-region "us_east_1" is not a region; use e.g. us-east-1 or eu-west-2'
+    ],
+    [{ ttl: '13h' }, 'ttl "13h" is longer than the maximum 12h'],
+    [
+      { 'admin-url': 'postgres://a:b@db/x' },
+      'admin-url is for database providers; provider aws uses role-to-assume'
+    ],
+    [
+      { 'sts-endpoint': 'http://sts.example.com' },
+      'sts-endpoint "http://sts.example.com" must use https (plain http only on localhost)'
+    ],
+    [{ 'session-policy': '{nope' }, 'session-policy is not JSON; give an IAM policy document'],
+    [
+      { 'session-policy-arns': 'ReadOnlyAccess' },
+      'session-policy-arns: "ReadOnlyAccess" is not an IAM policy ARN; use arn:aws:iam::aws:policy/ReadOnlyAccess'
+    ],
+    [
+      { 'role-session-name': 'a b' },
+      'role-session-name "a b" must be 2 to 64 of letters, digits and _ + = , . @ -'
+    ]
+  ])('%p is refused: %s', (inputs, message) => {
+    expect(awsFailure(inputs).message).toBe(message);
   });
 });

@@ -38,8 +38,10 @@ const COMMANDS: Record<string, { flags: FlagSpec; help: string }> = {
       'mask-aws-account-id'
     ),
     help: `ephemeral-credentials issue --provider P --admin-url URL [options]
+ephemeral-credentials issue --provider aws --role-to-assume ARN --aws-region R --id-token-env VAR
 
-Creates a user for this job and prints its variables (or writes them to --vars-file).
+Creates a database user (or an AWS session) for this job and prints its variables (or writes
+them to --vars-file).
   --provider P          postgres, mysql (also MariaDB) or aws
   --admin-url URL       admin connection URL (better from EPHEMERAL_CREDENTIALS_ADMIN_URL)
   --roles R             roles to grant, comma separated
@@ -66,7 +68,8 @@ Creates a user for this job and prints its variables (or writes them to --vars-f
     help: `ephemeral-credentials revoke --state-file PATH [--admin-url URL]
 
 Ends the sessions of the user in the state file and drops it. Revoking twice is not an error.
-The admin URL is not in the state file: pass it again or set EPHEMERAL_CREDENTIALS_ADMIN_URL.`
+The admin URL is not in the state file: pass it again or set EPHEMERAL_CREDENTIALS_ADMIN_URL.
+For an AWS session it only reports when the session expires: STS cannot revoke one session.`
   },
   sweep: {
     flags: { ...text('provider', 'admin-url', 'connect-timeout'), 'dry-run': { type: 'boolean' } },
@@ -159,6 +162,13 @@ const COMMAND_RUNNERS: Record<string, Runner> = {
     if (!platform.input('state-file')) throw new InputError('revoke needs --state-file');
     const state = await platform.loadState();
     if (!state) throw new InputError(`state file ${platform.input('state-file')} is empty`);
+    if (state.provider === 'aws') {
+      // There are no later steps to clear variables for: all there is to say is when it ends.
+      platform.info(
+        `AWS session ${state.username} cannot be revoked on its own; it expires at ${state.expiresAt}`
+      );
+      return;
+    }
     await revoke(state, platform);
   },
   async sweep(flags, out) {

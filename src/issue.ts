@@ -143,6 +143,8 @@ async function issueDatabaseUser(
 
 /** Exchanges the job's OIDC token for an STS session, masks it and exports it. */
 async function issueAwsSession(settings: AwsSettings, platform: Platform): Promise<undefined> {
+  // The account is in the role ARN already: masked before any error could print that ARN.
+  if (settings.maskAccountId) maskAll(platform, settings.roleArn.split(':')[4]!);
   const { assumeRole, makeSessionName, STS_MIN_SECONDS } = await import('./providers/aws-sts.js');
   // The first token proves the job may have one (else: which permission to add) and names the run.
   const first = await getIdToken(platform.tokens, settings.audience, true);
@@ -164,7 +166,7 @@ async function issueAwsSession(settings: AwsSettings, platform: Platform): Promi
   });
   for (const secret of [session.accessKeyId, session.secretAccessKey, session.sessionToken])
     maskAll(platform, secret);
-  if (settings.maskAccountId) maskAll(platform, session.accountId);
+  if (settings.maskAccountId) maskAll(platform, session.accountId); // the same, unless STS differs
 
   const expiresAt = session.expiresAt.toISOString();
   const role = settings.maskAccountId

@@ -124,8 +124,10 @@ function readCommon(get: InputReader, provider: ProviderName): Common {
 }
 
 function readAws(get: InputReader): Omit<AwsSettings, keyof Common> {
-  if (get('admin-url')) {
-    throw new InputError('admin-url is for database providers; provider aws uses role-to-assume');
+  for (const name of ['admin-url', 'roles', 'database']) {
+    if (get(name)) {
+      throw new InputError(`${name} is for database providers; provider aws uses role-to-assume`);
+    }
   }
   const roleArn = get('role-to-assume').trim();
   if (!ROLE_ARN.test(roleArn)) {

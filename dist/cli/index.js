@@ -39,8 +39,10 @@ const COMMANDS = {
     issue: {
         flags: text('provider', 'admin-url', 'broker-url', 'profile', 'roles', 'database', 'ttl', 'username-prefix', 'env-prefix', 'audience', 'id-token-env', 'vars-file', 'state-file', 'format', 'connect-timeout', 'user-host', 'role-to-assume', 'aws-region', 'role-session-name', 'sts-endpoint', 'session-policy', 'session-policy-arns', 'mask-aws-account-id'),
         help: `ephemeral-credentials issue --provider P --admin-url URL [options]
+ephemeral-credentials issue --provider aws --role-to-assume ARN --aws-region R --id-token-env VAR
 
-Creates a user for this job and prints its variables (or writes them to --vars-file).
+Creates a database user (or an AWS session) for this job and prints its variables (or writes
+them to --vars-file).
   --provider P          postgres, mysql (also MariaDB) or aws
   --admin-url URL       admin connection URL (better from EPHEMERAL_CREDENTIALS_ADMIN_URL)
   --roles R             roles to grant, comma separated
@@ -67,7 +69,8 @@ Creates a user for this job and prints its variables (or writes them to --vars-f
         help: `ephemeral-credentials revoke --state-file PATH [--admin-url URL]
 
 Ends the sessions of the user in the state file and drops it. Revoking twice is not an error.
-The admin URL is not in the state file: pass it again or set EPHEMERAL_CREDENTIALS_ADMIN_URL.`
+The admin URL is not in the state file: pass it again or set EPHEMERAL_CREDENTIALS_ADMIN_URL.
+For an AWS session it only reports when the session expires: STS cannot revoke one session.`
     },
     sweep: {
         flags: { ...text('provider', 'admin-url', 'connect-timeout'), 'dry-run': { type: 'boolean' } },
@@ -153,6 +156,11 @@ const COMMAND_RUNNERS = {
         const state = await platform.loadState();
         if (!state)
             throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz(`state file ${platform.input('state-file')} is empty`);
+        if (state.provider === 'aws') {
+            // There are no later steps to clear variables for: all there is to say is when it ends.
+            platform.info(`AWS session ${state.username} cannot be revoked on its own; it expires at ${state.expiresAt}`);
+            return;
+        }
         await (0,_revoke_js__WEBPACK_IMPORTED_MODULE_3__/* .revoke */ .r8)(state, platform);
     },
     async sweep(flags, out) {
@@ -361,6 +369,9 @@ async function issueDatabaseUser(settings, platform, providerFor) {
 }
 /** Exchanges the job's OIDC token for an STS session, masks it and exports it. */
 async function issueAwsSession(settings, platform) {
+    // The account is in the role ARN already: masked before any error could print that ARN.
+    if (settings.maskAccountId)
+        maskAll(platform, settings.roleArn.split(':')[4]);
     const { assumeRole, makeSessionName, STS_MIN_SECONDS } = await Promise.all(/* import() */[__nccwpck_require__.e(695), __nccwpck_require__.e(426)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5426));
     // The first token proves the job may have one (else: which permission to add) and names the run.
     const first = await getIdToken(platform.tokens, settings.audience, true);
@@ -381,7 +392,7 @@ async function issueAwsSession(settings, platform) {
     for (const secret of [session.accessKeyId, session.secretAccessKey, session.sessionToken])
         maskAll(platform, secret);
     if (settings.maskAccountId)
-        maskAll(platform, session.accountId);
+        maskAll(platform, session.accountId); // the same, unless STS differs
     const expiresAt = session.expiresAt.toISOString();
     const role = settings.maskAccountId
         ? settings.roleArn.replace(session.accountId, '***')
@@ -490,7 +501,8 @@ function cliIdentity(env, claims) {
             repository: get('project_path', 'CI_PROJECT_PATH'),
             repository_id: get('project_id', 'CI_PROJECT_ID'),
             run_id: get('job_id', 'CI_JOB_ID'),
-            run_attempt: get('pipeline_id', 'CI_PIPELINE_ID'),
+            // GitLab has no attempts: a retried job is a new job with its own id.
+            pipeline: get('pipeline_id', 'CI_PIPELINE_ID'),
             ref: get('ref', 'CI_COMMIT_REF_NAME'),
             actor: get('user_login', 'GITLAB_USER_LOGIN'),
             job: env.CI_JOB_NAME,
@@ -827,8 +839,10 @@ function readCommon(get, provider) {
     };
 }
 function readAws(get) {
-    if (get('admin-url')) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url is for database providers; provider aws uses role-to-assume');
+    for (const name of ['admin-url', 'roles', 'database']) {
+        if (get(name)) {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} is for database providers; provider aws uses role-to-assume`);
+        }
     }
     const roleArn = get('role-to-assume').trim();
     if (!ROLE_ARN.test(roleArn)) {

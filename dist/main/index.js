@@ -207,6 +207,9 @@ async function issueDatabaseUser(settings, platform, providerFor) {
 }
 /** Exchanges the job's OIDC token for an STS session, masks it and exports it. */
 async function issueAwsSession(settings, platform) {
+    // The account is in the role ARN already: masked before any error could print that ARN.
+    if (settings.maskAccountId)
+        maskAll(platform, settings.roleArn.split(':')[4]);
     const { assumeRole, makeSessionName, STS_MIN_SECONDS } = await Promise.all(/* import() */[__nccwpck_require__.e(695), __nccwpck_require__.e(426)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5426));
     // The first token proves the job may have one (else: which permission to add) and names the run.
     const first = await getIdToken(platform.tokens, settings.audience, true);
@@ -227,7 +230,7 @@ async function issueAwsSession(settings, platform) {
     for (const secret of [session.accessKeyId, session.secretAccessKey, session.sessionToken])
         maskAll(platform, secret);
     if (settings.maskAccountId)
-        maskAll(platform, session.accountId);
+        maskAll(platform, session.accountId); // the same, unless STS differs
     const expiresAt = session.expiresAt.toISOString();
     const role = settings.maskAccountId
         ? settings.roleArn.replace(session.accountId, '***')
@@ -361,7 +364,8 @@ function cliIdentity(env, claims) {
             repository: get('project_path', 'CI_PROJECT_PATH'),
             repository_id: get('project_id', 'CI_PROJECT_ID'),
             run_id: get('job_id', 'CI_JOB_ID'),
-            run_attempt: get('pipeline_id', 'CI_PIPELINE_ID'),
+            // GitLab has no attempts: a retried job is a new job with its own id.
+            pipeline: get('pipeline_id', 'CI_PIPELINE_ID'),
             ref: get('ref', 'CI_COMMIT_REF_NAME'),
             actor: get('user_login', 'GITLAB_USER_LOGIN'),
             job: env.CI_JOB_NAME,
@@ -582,8 +586,10 @@ function readCommon(get, provider) {
     };
 }
 function readAws(get) {
-    if (get('admin-url')) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url is for database providers; provider aws uses role-to-assume');
+    for (const name of ['admin-url', 'roles', 'database']) {
+        if (get(name)) {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} is for database providers; provider aws uses role-to-assume`);
+        }
     }
     const roleArn = get('role-to-assume').trim();
     if (!ROLE_ARN.test(roleArn)) {

@@ -71,7 +71,8 @@ function cliIdentity(env, claims) {
             repository: get('project_path', 'CI_PROJECT_PATH'),
             repository_id: get('project_id', 'CI_PROJECT_ID'),
             run_id: get('job_id', 'CI_JOB_ID'),
-            run_attempt: get('pipeline_id', 'CI_PIPELINE_ID'),
+            // GitLab has no attempts: a retried job is a new job with its own id.
+            pipeline: get('pipeline_id', 'CI_PIPELINE_ID'),
             ref: get('ref', 'CI_COMMIT_REF_NAME'),
             actor: get('user_login', 'GITLAB_USER_LOGIN'),
             job: env.CI_JOB_NAME,
@@ -361,8 +362,10 @@ function readCommon(get, provider) {
     };
 }
 function readAws(get) {
-    if (get('admin-url')) {
-        throw new InputError('admin-url is for database providers; provider aws uses role-to-assume');
+    for (const name of ['admin-url', 'roles', 'database']) {
+        if (get(name)) {
+            throw new InputError(`${name} is for database providers; provider aws uses role-to-assume`);
+        }
     }
     const roleArn = get('role-to-assume').trim();
     if (!ROLE_ARN.test(roleArn)) {

@@ -12,6 +12,8 @@ export interface RunIdentity {
   ref?: string;
   actor?: string;
   job?: string;
+  /** GitLab: the pipeline the job belongs to. */
+  pipeline?: string;
   sub?: string;
 }
 
@@ -73,7 +75,8 @@ export function cliIdentity(env: Env, claims?: Claims): RunIdentity {
       repository: get('project_path', 'CI_PROJECT_PATH'),
       repository_id: get('project_id', 'CI_PROJECT_ID'),
       run_id: get('job_id', 'CI_JOB_ID'),
-      run_attempt: get('pipeline_id', 'CI_PIPELINE_ID'),
+      // GitLab has no attempts: a retried job is a new job with its own id.
+      pipeline: get('pipeline_id', 'CI_PIPELINE_ID'),
       ref: get('ref', 'CI_COMMIT_REF_NAME'),
       actor: get('user_login', 'GITLAB_USER_LOGIN'),
       job: env.CI_JOB_NAME,

@@ -177,7 +177,7 @@ describe('cliIdentity', () => {
       repository: 'acme/app',
       repository_id: '42',
       run_id: '7001',
-      run_attempt: '900',
+      pipeline: '900',
       ref: 'main',
       actor: 'dev',
       job: 'migrate'

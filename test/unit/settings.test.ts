@@ -365,10 +365,9 @@ describe('provider aws', () => {
     [{ ttl: '13h' }, 'ttl "13h" is longer than the maximum 12h'],
     [
       { 'admin-url': 'postgres://a:b@db/x' },
-      'admin-url is for database providers; provider aws uses role-to-assume'[
-        ({ roles: 'app_read' }, 'roles is for database providers; provider aws uses role-to-assume')
-      ]
+      'admin-url is for database providers; provider aws uses role-to-assume'
     ],
+    [{ roles: 'app_read' }, 'roles is for database providers; provider aws uses role-to-assume'],
     [
       { 'sts-endpoint': 'http://sts.example.com' },
       'sts-endpoint "http://sts.example.com" must use https (plain http only on localhost)'

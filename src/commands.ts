@@ -82,7 +82,9 @@ name). --dry-run only lists them.`
     flags: text('config'),
     help: `ephemeral-credentials serve --config FILE
 
-Runs the broker (not available in this version yet).`
+Runs the broker: an HTTP service that verifies a job's OIDC token, checks it against a
+profile's bound claims and creates the user with admin credentials that only it holds.
+SIGTERM or SIGINT stop it after the requests in flight.`
   },
   demo: {
     flags: {},
@@ -176,8 +178,19 @@ const COMMAND_RUNNERS: Record<string, Runner> = {
     const dryRun = readBoolean('dry-run', platform.input('dry-run'), false);
     await sweep(readTarget(platform.input), dryRun, (line) => out(`${line}\n`));
   },
-  async serve() {
-    throw new InputError('serve (broker mode) is not available in this version yet');
+  async serve(flags) {
+    const platform = cliPlatform(flags);
+    if (!platform.input('config')) throw new InputError('serve needs --config FILE');
+    const { loadBrokerConfig } = await import('./broker/config.js');
+    const { startBroker } = await import('./broker/server.js');
+    const broker = await startBroker(loadBrokerConfig(platform.input('config')));
+    process.stderr.write(`ephemeral-credentials broker listening on ${broker.url}\n`);
+    // Finish the requests in flight, then stop: what a rolling update or Ctrl-C expects.
+    await new Promise<void>((resolve) => {
+      const stop = () => void broker.close().then(resolve);
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
   },
   async demo(_flags, out) {
     const { runDemo } = await import('./demo/demo.js');

@@ -3,7 +3,14 @@ import { runKey } from './oidc/identity.js';
 import type { Platform, SummaryFacts } from './platform/types.js';
 import { loadProvider } from './providers/load.js';
 import type { CredentialProvider, IssuedCredential } from './providers/types.js';
-import type { AwsSettings, DbSettings, Settings } from './settings.js';
+import { credentialFor } from './providers/credential.js';
+import {
+  isBrokerMode,
+  type AwsSettings,
+  type BrokerSettings,
+  type DbSettings,
+  type Settings
+} from './settings.js';
 import type { LeaseState } from './state.js';
 import { errorMessage, registerSecret } from './util/errors.js';
 import { formatDuration } from './util/duration.js';
@@ -54,6 +61,7 @@ export async function issue(
   providerFor: (s: DbSettings) => Promise<CredentialProvider> = loadProvider
 ): Promise<IssuedCredential | undefined> {
   if (settings.provider === 'aws') return issueAwsSession(settings, platform);
+  if (isBrokerMode(settings)) return issueViaBroker(settings, platform);
   return issueDatabaseUser(settings, platform, providerFor);
 }
 
@@ -136,6 +144,79 @@ async function issueDatabaseUser(
     // Nobody will learn of this user, so it must not live on until its TTL.
     await provider.revoke(username).catch((revokeErr) => {
       platform.warning(`Could not remove ${username} after a failure: ${errorMessage(revokeErr)}`);
+    });
+    throw err;
+  }
+}
+
+/** Fetches a fresh OIDC token for each request to a broker or STS, masked before use. */
+function freshTokens(platform: Platform, audience: string): () => Promise<string> {
+  return async () => {
+    const { token } = (await getIdToken(platform.tokens, audience, true))!;
+    maskAll(platform, token);
+    return token;
+  };
+}
+
+/**
+ * Sends the job's OIDC token to a broker, which checks it against the profile and creates the
+ * user; the job never holds an admin secret. A failure after the broker answered revokes again.
+ */
+async function issueViaBroker(
+  settings: BrokerSettings,
+  platform: Platform
+): Promise<IssuedCredential> {
+  const { requestLease, revokeLease } = await import('./broker/client.js');
+  const tokens = freshTokens(platform, settings.audience);
+  const lease = await requestLease(
+    settings.brokerUrl,
+    { profile: settings.profile, ttl: formatDuration(settings.ttlSeconds) },
+    tokens
+  );
+  maskAll(platform, lease.password);
+  maskAll(platform, lease.url);
+  const credential = credentialFor(settings.provider, {
+    host: lease.host,
+    port: lease.port,
+    username: lease.username,
+    password: lease.password,
+    database: lease.database,
+    expiresAt: new Date(lease.expires_at),
+    sslmode: new URL(lease.url).searchParams.get('sslmode')
+  });
+  const where = `${settings.brokerUrl} (profile ${settings.profile})`;
+  try {
+    await deliver(settings, platform, {
+      state: {
+        provider: settings.provider,
+        leaseId: lease.lease_id,
+        username: lease.username,
+        expiresAt: lease.expires_at,
+        target: where,
+        broker: settings.brokerUrl
+      },
+      outputs: {
+        username: lease.username,
+        password: lease.password,
+        url: credential.url,
+        'expires-at': lease.expires_at,
+        'lease-id': lease.lease_id
+      },
+      env: credential.env,
+      message: `The broker created ${settings.provider} user ${lease.username} on ${lease.host}:${lease.port}/${lease.database} for profile ${settings.profile}, valid until ${lease.expires_at}`,
+      summary: {
+        who: lease.username,
+        grants: [`profile ${settings.profile}`],
+        where: `${lease.database} on ${lease.host}:${lease.port}`,
+        expiresAt: lease.expires_at
+      }
+    });
+    return credential;
+  } catch (err) {
+    await revokeLease(settings.brokerUrl, lease.lease_id, tokens).catch((revokeErr) => {
+      platform.warning(
+        `Could not revoke ${lease.username} after a failure: ${errorMessage(revokeErr)}`
+      );
     });
     throw err;
   }

@@ -3,6 +3,7 @@ import { loadProvider } from './providers/load.js';
 import type { CredentialProvider } from './providers/types.js';
 import { readBoolean, readTarget, type Target } from './settings.js';
 import { errorMessage } from './util/errors.js';
+import { getIdToken } from './oidc/token.js';
 import type { LeaseState } from './state.js';
 
 // Who ends a credential that the post step could not revoke.
@@ -22,6 +23,7 @@ export async function revoke(
   providerFor: ProviderFor = loadProvider
 ): Promise<'revoked' | 'absent' | 'expires'> {
   if (state.provider === 'aws') return endAwsSession(state, platform);
+  if (state.broker) return revokeViaBroker(state, state.broker, platform);
   const provider = await providerFor(readTarget(platform.input, state.provider));
   const result = await provider.revoke(state.username);
   platform.info(
@@ -31,6 +33,24 @@ export async function revoke(
   );
   await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
   return result;
+}
+
+/** Asks the broker to revoke the lease, with a fresh token of this same run. */
+async function revokeViaBroker(
+  state: LeaseState,
+  broker: string,
+  platform: Platform
+): Promise<'revoked'> {
+  const { revokeLease } = await import('./broker/client.js');
+  const audience = platform.input('audience') || broker;
+  await revokeLease(broker, state.leaseId, async () => {
+    const { token } = (await getIdToken(platform.tokens, audience, true))!;
+    platform.mask(token);
+    return token;
+  });
+  platform.info(`Revoked ${state.provider} user ${state.username} through ${state.target}`);
+  await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
+  return 'revoked';
 }
 
 /**

@@ -44,8 +44,20 @@ export interface AwsSettings extends Common {
   maskAccountId: boolean;
 }
 
-/** The settings of one issue, for whichever provider. */
-export type Settings = DbSettings | AwsSettings;
+/** Everything asking a broker for a database user needs, validated. */
+export interface BrokerSettings extends Common {
+  provider: DbProvider;
+  brokerUrl: string;
+  profile: string;
+}
+
+/** The settings of one issue, for whichever provider and mode. */
+export type Settings = DbSettings | AwsSettings | BrokerSettings;
+
+/** True when a broker creates the user, not this process. */
+export function isBrokerMode(settings: Settings): settings is BrokerSettings {
+  return 'brokerUrl' in settings;
+}
 
 /** An admin connection URL, parsed; `redacted` is safe to print. */
 export interface AdminUrl {
@@ -79,15 +91,22 @@ const URL_SCHEMES: Record<string, string[]> = {
 
 /** Turns raw inputs into Settings, or throws an InputError naming the bad value. */
 export function readSettings(get: InputReader): Settings {
+  const provider = readProvider(get('provider'));
+  const common = readCommon(get, provider);
   if (get('broker-url')) {
     if (get('admin-url'))
       throw new InputError('admin-url and broker-url exclude each other; set one');
-    throw new InputError(
-      'broker mode (broker-url) is not available in this version yet; use admin-url'
-    );
+    if (provider === 'aws')
+      throw new InputError('broker-url is for database providers; provider aws talks to STS');
+    const brokerUrl = readEndpoint('broker-url', get('broker-url')).replace(/\/$/, '');
+    const profile = get('profile').trim();
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(profile)) {
+      throw new InputError(
+        `profile "${profile}" is not a broker profile name; use the name the broker's config gives it`
+      );
+    }
+    return { ...common, provider, brokerUrl, profile, audience: get('audience') || brokerUrl };
   }
-  const provider = readProvider(get('provider'));
-  const common = readCommon(get, provider);
   if (provider === 'aws') return { ...common, ...readAws(get) };
   const target = readTarget(get, provider);
   const database = get('database') || decodeOr(target.adminUrl.url.pathname.slice(1));
@@ -175,25 +194,25 @@ function readAws(get: InputReader): Omit<AwsSettings, keyof Common> {
     roleArn,
     region,
     ...(sessionName ? { sessionName } : {}),
-    ...(get('sts-endpoint') ? { stsEndpoint: readEndpoint(get('sts-endpoint')) } : {}),
+    ...(get('sts-endpoint')
+      ? { stsEndpoint: readEndpoint('sts-endpoint', get('sts-endpoint')) }
+      : {}),
     ...(sessionPolicy ? { sessionPolicy } : {}),
     sessionPolicyArns,
     maskAccountId: readBoolean('mask-aws-account-id', get('mask-aws-account-id'), false)
   };
 }
 
-// The web identity token travels to this endpoint, so only TLS, or plain HTTP on this machine.
-function readEndpoint(text: string): string {
+// The OIDC token travels to this endpoint, so only TLS, or plain HTTP on this machine.
+function readEndpoint(name: string, text: string): string {
   let url: URL;
   try {
     url = new URL(text.trim());
   } catch {
-    throw new InputError(
-      `sts-endpoint "${text}" is not a URL; use e.g. https://sts.us-east-1.amazonaws.com`
-    );
+    throw new InputError(`${name} "${text}" is not a URL; use e.g. https://creds.example.com`);
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
-    throw new InputError(`sts-endpoint "${text}" must use https (plain http only on localhost)`);
+    throw new InputError(`${name} "${text}" must use https (plain http only on localhost)`);
   }
   return url.href;
 }

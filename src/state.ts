@@ -11,6 +11,8 @@ export interface LeaseState {
   target: string;
   /** Names of the variables exported, so a later step can clear them. */
   exported: string[];
+  /** Broker mode: the broker that holds the lease. */
+  broker?: string;
 }
 
 /** The one key under which the GitHub state holds the lease. */

@@ -11,7 +11,9 @@ export const modules = {
 /* harmony import */ var pg__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(3849);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(17);
 /* harmony import */ var _util_retry_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(4266);
+/* harmony import */ var _credential_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(8261);
 /* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(2695);
+
 
 
 
@@ -128,31 +130,16 @@ function postgresProvider(admin, connectTimeoutMs) {
             catch (err) {
                 throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .withContext */ .eQ)(`Could not create PostgreSQL user on ${where}`, err);
             }
-            const url = new URL(`postgres://${host.includes(':') ? `[${host}]` : host}:${port}`);
-            url.username = req.username;
-            url.password = req.password;
-            url.pathname = `/${encodeURIComponent(req.database)}`;
-            if (sslmode)
-                url.searchParams.set('sslmode', sslmode);
-            const env = {
-                DATABASE_URL: url.href,
-                PGHOST: host,
-                PGPORT: String(port),
-                PGUSER: req.username,
-                PGPASSWORD: req.password,
-                PGDATABASE: req.database
-            };
-            if (sslmode)
-                env.PGSSLMODE = sslmode;
-            return {
-                username: req.username,
-                host,
-                port,
-                database: req.database,
-                url: url.href,
-                env,
-                expiresAt: req.expiresAt
-            };
+            return (0,_credential_js__WEBPACK_IMPORTED_MODULE_4__/* .credentialFor */ .F)('postgres', { ...req, host, port, sslmode });
+        },
+        async marker(username) {
+            try {
+                const { rows } = await withClient((client) => client.query(`SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`, [username]));
+                return (0,_types_js__WEBPACK_IMPORTED_MODULE_3__/* .decodeMarker */ .rH)(rows[0]?.marker);
+            }
+            catch (err) {
+                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .withContext */ .eQ)(`Could not read PostgreSQL user ${username} on ${where}`, err);
+            }
         },
         async revoke(username) {
             try {

@@ -23,7 +23,7 @@ __webpack_async_result__();
 /* harmony export */ });
 /* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7975);
 /* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_util__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _issue_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6371);
+/* harmony import */ var _issue_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1112);
 /* harmony import */ var _platform_cli_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1384);
 /* harmony import */ var _revoke_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(481);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8750);
@@ -83,7 +83,9 @@ name). --dry-run only lists them.`
         flags: text('config'),
         help: `ephemeral-credentials serve --config FILE
 
-Runs the broker (not available in this version yet).`
+Runs the broker: an HTTP service that verifies a job's OIDC token, checks it against a
+profile's bound claims and creates the user with admin credentials that only it holds.
+SIGTERM or SIGINT stop it after the requests in flight.`
     },
     demo: {
         flags: {},
@@ -168,11 +170,23 @@ const COMMAND_RUNNERS = {
         const dryRun = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .readBoolean */ .Vf)('dry-run', platform.input('dry-run'), false);
         await (0,_revoke_js__WEBPACK_IMPORTED_MODULE_3__/* .sweep */ .X0)((0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .readTarget */ ._E)(platform.input), dryRun, (line) => out(`${line}\n`));
     },
-    async serve() {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('serve (broker mode) is not available in this version yet');
+    async serve(flags) {
+        const platform = (0,_platform_cli_js__WEBPACK_IMPORTED_MODULE_2__/* .cliPlatform */ ._H)(flags);
+        if (!platform.input('config'))
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('serve needs --config FILE');
+        const { loadBrokerConfig } = await Promise.all(/* import() */[__nccwpck_require__.e(243), __nccwpck_require__.e(175)]).then(__nccwpck_require__.bind(__nccwpck_require__, 2175));
+        const { startBroker } = await __nccwpck_require__.e(/* import() */ 182).then(__nccwpck_require__.bind(__nccwpck_require__, 2182));
+        const broker = await startBroker(loadBrokerConfig(platform.input('config')));
+        process.stderr.write(`ephemeral-credentials broker listening on ${broker.url}\n`);
+        // Finish the requests in flight, then stop: what a rolling update or Ctrl-C expects.
+        await new Promise((resolve) => {
+            const stop = () => void broker.close().then(resolve);
+            process.once('SIGTERM', stop);
+            process.once('SIGINT', stop);
+        });
     },
     async demo(_flags, out) {
-        const { runDemo } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(569)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4569));
+        const { runDemo } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(531)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8531));
         await runDemo((line) => out(`${line}\n`));
     }
 };
@@ -180,74 +194,24 @@ const COMMAND_RUNNERS = {
 
 /***/ }),
 
-/***/ 6371:
+/***/ 1112:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  s: () => (/* binding */ issue)
-});
-
-// UNUSED EXPORTS: maskAll
-
-// EXTERNAL MODULE: ./node_modules/jose/dist/webapi/util/decode_jwt.js
-var decode_jwt = __nccwpck_require__(7961);
-// EXTERNAL MODULE: ./src/util/errors.ts
-var errors = __nccwpck_require__(17);
-// EXTERNAL MODULE: ./src/util/retry.ts
-var retry = __nccwpck_require__(4266);
-;// CONCATENATED MODULE: ./src/oidc/token.ts
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   s: () => (/* binding */ issue)
+/* harmony export */ });
+/* unused harmony export maskAll */
+/* harmony import */ var _oidc_token_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(448);
+/* harmony import */ var _oidc_identity_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2319);
+/* harmony import */ var _providers_load_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3796);
+/* harmony import */ var _providers_credential_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(8261);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8750);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(17);
+/* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6518);
+/* harmony import */ var _util_names_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(5888);
+/* harmony import */ var _version_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(311);
 
 
-
-// @actions/core flattens a network failure into text ("Error Code : undefined ... ECONNREFUSED").
-const FLATTENED_NETWORK_ERROR = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)\b/;
-/** An error a token request may succeed after: network trouble, throttling or a server error. */
-function isTransientTokenError(err) {
-    if ((0,retry/* isNetworkError */.T)(err))
-        return true;
-    const message = err instanceof Error ? err.message : String(err);
-    if (FLATTENED_NETWORK_ERROR.test(message))
-        return true;
-    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ??
-        err?.statusCode;
-    const code = Number(status);
-    return code === 429 || code >= 500;
-}
-/**
- * Gets a token for the audience, retrying transient failures with full jitter and a fresh request
- * each time. Returns undefined when no token can be had and none is required.
- */
-async function getIdToken(source, audience, required, retryOptions = {}) {
-    if (!source.available()) {
-        if (required)
-            throw new errors/* InputError */.dz(`This job has no OIDC token. ${source.missingHint}`);
-        return undefined;
-    }
-    const token = await (0,retry/* retry */.L)(() => source.request(audience), {
-        attempts: 4,
-        baseMs: 500,
-        maxMs: 4000,
-        retryable: isTransientTokenError,
-        ...retryOptions
-    });
-    return { token, claims: (0,decode_jwt/* decodeJwt */.i)(token) };
-}
-
-// EXTERNAL MODULE: ./src/oidc/identity.ts
-var oidc_identity = __nccwpck_require__(2319);
-// EXTERNAL MODULE: ./src/providers/load.ts
-var load = __nccwpck_require__(3796);
-// EXTERNAL MODULE: ./src/util/duration.ts
-var duration = __nccwpck_require__(6518);
-// EXTERNAL MODULE: ./src/util/names.ts
-var names = __nccwpck_require__(5888);
-;// CONCATENATED MODULE: ./src/version.ts
-/** The version written into every marker; kept in step with package.json by a unit test. */
-const VERSION = '0.1.0';
-
-;// CONCATENATED MODULE: ./src/issue.ts
 
 
 
@@ -262,7 +226,7 @@ function maskAll(platform, secret) {
         if (!form.trim())
             continue;
         platform.mask(form);
-        (0,errors/* registerSecret */.cl)(form);
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .registerSecret */ .cl)(form);
     }
 }
 /**
@@ -283,9 +247,11 @@ async function deliver(settings, platform, d) {
     await platform.summary(d.summary);
 }
 /** Issues this job's credential: a database user (returned, for callers such as the demo), or an AWS session. */
-async function issue(settings, platform, providerFor = load/* loadProvider */.C) {
+async function issue(settings, platform, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_6__/* .loadProvider */ .C) {
     if (settings.provider === 'aws')
         return issueAwsSession(settings, platform);
+    if ((0,_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .isBrokerMode */ .$q)(settings))
+        return issueViaBroker(settings, platform);
     return issueDatabaseUser(settings, platform, providerFor);
 }
 /**
@@ -300,14 +266,14 @@ async function issueDatabaseUser(settings, platform, providerFor) {
     // Direct mode needs no token; when the job has one, its claims make a better audit marker.
     // The provider's driver loads while the token request is on the wire.
     const [token, provider] = await Promise.all([
-        getIdToken(platform.tokens, settings.audience, false),
+        (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_0__/* .getIdToken */ .p)(platform.tokens, settings.audience, false),
         providerFor(settings)
     ]);
     if (token)
         maskAll(platform, token.token);
     const identity = platform.identity(token?.claims);
-    const username = (0,names/* makeUsername */.v4)(settings.usernamePrefix, (0,oidc_identity/* runKey */.r7)(identity));
-    const password = (0,names/* makePassword */.WR)();
+    const username = (0,_util_names_js__WEBPACK_IMPORTED_MODULE_5__/* .makeUsername */ .v4)(settings.usernamePrefix, (0,_oidc_identity_js__WEBPACK_IMPORTED_MODULE_1__/* .runKey */ .r7)(identity));
+    const password = (0,_util_names_js__WEBPACK_IMPORTED_MODULE_5__/* .makePassword */ .WR)();
     maskAll(platform, password); // before the password exists anywhere else
     const created = new Date();
     // Whole seconds, rounded up: the credential lives at least as long as asked.
@@ -320,7 +286,7 @@ async function issueDatabaseUser(settings, platform, providerFor) {
         expiresAt,
         marker: {
             tool: 'ephemeral-credentials',
-            version: VERSION,
+            version: _version_js__WEBPACK_IMPORTED_MODULE_7__/* .VERSION */ .x,
             created: created.toISOString(),
             expires: expiresAt.toISOString(),
             run: identity
@@ -348,7 +314,7 @@ async function issueDatabaseUser(settings, platform, providerFor) {
             },
             env: credential.env,
             message: `Created ${settings.provider} user ${username} on ${target}` +
-                ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)}` +
+                ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,_util_duration_js__WEBPACK_IMPORTED_MODULE_4__/* .formatDuration */ .a)(settings.ttlSeconds)}` +
                 ` until ${expiresAt.toISOString()}`,
             summary: {
                 who: username,
@@ -362,7 +328,70 @@ async function issueDatabaseUser(settings, platform, providerFor) {
     catch (err) {
         // Nobody will learn of this user, so it must not live on until its TTL.
         await provider.revoke(username).catch((revokeErr) => {
-            platform.warning(`Could not remove ${username} after a failure: ${(0,errors/* errorMessage */.gJ)(revokeErr)}`);
+            platform.warning(`Could not remove ${username} after a failure: ${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(revokeErr)}`);
+        });
+        throw err;
+    }
+}
+/** Fetches a fresh OIDC token for each request to a broker or STS, masked before use. */
+function freshTokens(platform, audience) {
+    return async () => {
+        const { token } = (await (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_0__/* .getIdToken */ .p)(platform.tokens, audience, true));
+        maskAll(platform, token);
+        return token;
+    };
+}
+/**
+ * Sends the job's OIDC token to a broker, which checks it against the profile and creates the
+ * user; the job never holds an admin secret. A failure after the broker answered revokes again.
+ */
+async function issueViaBroker(settings, platform) {
+    const { requestLease, revokeLease } = await __nccwpck_require__.e(/* import() */ 198).then(__nccwpck_require__.bind(__nccwpck_require__, 9198));
+    const tokens = freshTokens(platform, settings.audience);
+    const lease = await requestLease(settings.brokerUrl, { profile: settings.profile, ttl: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_4__/* .formatDuration */ .a)(settings.ttlSeconds) }, tokens);
+    maskAll(platform, lease.password);
+    maskAll(platform, lease.url);
+    const credential = (0,_providers_credential_js__WEBPACK_IMPORTED_MODULE_8__/* .credentialFor */ .F)(settings.provider, {
+        host: lease.host,
+        port: lease.port,
+        username: lease.username,
+        password: lease.password,
+        database: lease.database,
+        expiresAt: new Date(lease.expires_at),
+        sslmode: new URL(lease.url).searchParams.get('sslmode')
+    });
+    const where = `${settings.brokerUrl} (profile ${settings.profile})`;
+    try {
+        await deliver(settings, platform, {
+            state: {
+                provider: settings.provider,
+                leaseId: lease.lease_id,
+                username: lease.username,
+                expiresAt: lease.expires_at,
+                target: where,
+                broker: settings.brokerUrl
+            },
+            outputs: {
+                username: lease.username,
+                password: lease.password,
+                url: credential.url,
+                'expires-at': lease.expires_at,
+                'lease-id': lease.lease_id
+            },
+            env: credential.env,
+            message: `The broker created ${settings.provider} user ${lease.username} on ${lease.host}:${lease.port}/${lease.database} for profile ${settings.profile}, valid until ${lease.expires_at}`,
+            summary: {
+                who: lease.username,
+                grants: [`profile ${settings.profile}`],
+                where: `${lease.database} on ${lease.host}:${lease.port}`,
+                expiresAt: lease.expires_at
+            }
+        });
+        return credential;
+    }
+    catch (err) {
+        await revokeLease(settings.brokerUrl, lease.lease_id, tokens).catch((revokeErr) => {
+            platform.warning(`Could not revoke ${lease.username} after a failure: ${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(revokeErr)}`);
         });
         throw err;
     }
@@ -374,17 +403,17 @@ async function issueAwsSession(settings, platform) {
         maskAll(platform, settings.roleArn.split(':')[4]);
     const { assumeRole, makeSessionName, STS_MIN_SECONDS } = await Promise.all(/* import() */[__nccwpck_require__.e(695), __nccwpck_require__.e(426)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5426));
     // The first token proves the job may have one (else: which permission to add) and names the run.
-    const first = await getIdToken(platform.tokens, settings.audience, true);
+    const first = await (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_0__/* .getIdToken */ .p)(platform.tokens, settings.audience, true);
     maskAll(platform, first.token);
     const identity = platform.identity(first.claims);
     const sessionName = settings.sessionName ?? makeSessionName(settings.usernamePrefix, identity);
     if (settings.ttlSeconds < STS_MIN_SECONDS) {
-        platform.notice(`ttl ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)} is shorter than STS allows; the session lasts ${(0,duration/* formatDuration */.a)(STS_MIN_SECONDS)}`);
+        platform.notice(`ttl ${(0,_util_duration_js__WEBPACK_IMPORTED_MODULE_4__/* .formatDuration */ .a)(settings.ttlSeconds)} is shorter than STS allows; the session lasts ${(0,_util_duration_js__WEBPACK_IMPORTED_MODULE_4__/* .formatDuration */ .a)(STS_MIN_SECONDS)}`);
     }
     let unused = first.token;
     const session = await assumeRole(settings, sessionName, async () => {
         // The first attempt uses the token already in hand; every retry asks for a fresh one.
-        const token = unused ?? (await getIdToken(platform.tokens, settings.audience, true)).token;
+        const token = unused ?? (await (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_0__/* .getIdToken */ .p)(platform.tokens, settings.audience, true)).token;
         unused = undefined;
         maskAll(platform, token);
         return token;
@@ -528,6 +557,56 @@ function compact(identity) {
 
 /***/ }),
 
+/***/ 448:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   p: () => (/* binding */ getIdToken)
+/* harmony export */ });
+/* unused harmony export isTransientTokenError */
+/* harmony import */ var jose__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7961);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
+/* harmony import */ var _util_retry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4266);
+
+
+
+// @actions/core flattens a network failure into text ("Error Code : undefined ... ECONNREFUSED").
+const FLATTENED_NETWORK_ERROR = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)\b/;
+/** An error a token request may succeed after: network trouble, throttling or a server error. */
+function isTransientTokenError(err) {
+    if ((0,_util_retry_js__WEBPACK_IMPORTED_MODULE_1__/* .isNetworkError */ .T)(err))
+        return true;
+    const message = err instanceof Error ? err.message : String(err);
+    if (FLATTENED_NETWORK_ERROR.test(message))
+        return true;
+    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ??
+        err?.statusCode;
+    const code = Number(status);
+    return code === 429 || code >= 500;
+}
+/**
+ * Gets a token for the audience, retrying transient failures with full jitter and a fresh request
+ * each time. Returns undefined when no token can be had and none is required.
+ */
+async function getIdToken(source, audience, required, retryOptions = {}) {
+    if (!source.available()) {
+        if (required)
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`This job has no OIDC token. ${source.missingHint}`);
+        return undefined;
+    }
+    const token = await (0,_util_retry_js__WEBPACK_IMPORTED_MODULE_1__/* .retry */ .L)(() => source.request(audience), {
+        attempts: 4,
+        baseMs: 500,
+        maxMs: 4000,
+        retryable: isTransientTokenError,
+        ...retryOptions
+    });
+    return { token, claims: (0,jose__WEBPACK_IMPORTED_MODULE_2__/* .decodeJwt */ .i)(token) };
+}
+
+
+/***/ }),
+
 /***/ 1384:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -649,6 +728,55 @@ function cliPlatform(flags, env = process.env, log = (line) => process.stderr.wr
 
 /***/ }),
 
+/***/ 8261:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   F: () => (/* binding */ credentialFor)
+/* harmony export */ });
+/**
+ * The URL and variables a job receives for a login: the same for a user this process made and
+ * one a broker made, so both look alike to the job.
+ */
+function credentialFor(provider, login) {
+    const url = new URL(`${provider}://${login.host.includes(':') ? `[${login.host}]` : login.host}:${login.port}`);
+    url.username = login.username;
+    url.password = login.password;
+    url.pathname = `/${encodeURIComponent(login.database)}`;
+    if (provider === 'postgres' && login.sslmode)
+        url.searchParams.set('sslmode', login.sslmode);
+    const env = provider === 'postgres'
+        ? {
+            DATABASE_URL: url.href,
+            PGHOST: login.host,
+            PGPORT: String(login.port),
+            PGUSER: login.username,
+            PGPASSWORD: login.password,
+            PGDATABASE: login.database,
+            ...(login.sslmode ? { PGSSLMODE: login.sslmode } : {})
+        }
+        : {
+            DATABASE_URL: url.href,
+            MYSQL_HOST: login.host,
+            MYSQL_TCP_PORT: String(login.port),
+            MYSQL_USER: login.username,
+            MYSQL_PWD: login.password,
+            MYSQL_DATABASE: login.database
+        };
+    return {
+        username: login.username,
+        host: login.host,
+        port: login.port,
+        database: login.database,
+        url: url.href,
+        env,
+        expiresAt: login.expiresAt
+    };
+}
+
+
+/***/ }),
+
 /***/ 3796:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -684,9 +812,11 @@ async function loadProvider(target) {
 /* harmony export */   r8: () => (/* binding */ revoke)
 /* harmony export */ });
 /* unused harmony export revokeAtJobEnd */
-/* harmony import */ var _providers_load_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3796);
+/* harmony import */ var _providers_load_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3796);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8750);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(17);
+/* harmony import */ var _oidc_token_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(448);
+
 
 
 
@@ -697,9 +827,11 @@ const EXPIRY_BY = {
     aws: 'when AWS ends the session'
 };
 /** Revokes the lease in a saved state; the admin URL is read again, as state holds no secret. */
-async function revoke(state, platform, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_2__/* .loadProvider */ .C) {
+async function revoke(state, platform, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_3__/* .loadProvider */ .C) {
     if (state.provider === 'aws')
         return endAwsSession(state, platform);
+    if (state.broker)
+        return revokeViaBroker(state, state.broker, platform);
     const provider = await providerFor((0,_settings_js__WEBPACK_IMPORTED_MODULE_0__/* .readTarget */ ._E)(platform.input, state.provider));
     const result = await provider.revoke(state.username);
     platform.info(result === 'revoked'
@@ -707,6 +839,19 @@ async function revoke(state, platform, providerFor = _providers_load_js__WEBPACK
         : `User ${state.username} on ${state.target} was already gone`);
     await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
     return result;
+}
+/** Asks the broker to revoke the lease, with a fresh token of this same run. */
+async function revokeViaBroker(state, broker, platform) {
+    const { revokeLease } = await __nccwpck_require__.e(/* import() */ 198).then(__nccwpck_require__.bind(__nccwpck_require__, 9198));
+    const audience = platform.input('audience') || broker;
+    await revokeLease(broker, state.leaseId, async () => {
+        const { token } = (await (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_2__/* .getIdToken */ .p)(platform.tokens, audience, true));
+        platform.mask(token);
+        return token;
+    });
+    platform.info(`Revoked ${state.provider} user ${state.username} through ${state.target}`);
+    await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
+    return 'revoked';
 }
 /**
  * STS cannot revoke one session: what is left is to take its variables from later (post) steps
@@ -723,7 +868,7 @@ async function endAwsSession(state, platform) {
     return 'expires';
 }
 /** Lists (dry run) or revokes the expired users that this tool made. */
-async function sweep(target, dryRun, log, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_2__/* .loadProvider */ .C) {
+async function sweep(target, dryRun, log, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_3__/* .loadProvider */ .C) {
     const provider = await providerFor(target);
     const users = await provider.sweep({ dryRun });
     const verb = dryRun ? 'would revoke' : 'revoked';
@@ -765,17 +910,24 @@ async function revokeAtJobEnd(platform, providerFor = loadProvider) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $q: () => (/* binding */ isBrokerMode),
 /* harmony export */   Vf: () => (/* binding */ readBoolean),
 /* harmony export */   _E: () => (/* binding */ readTarget),
+/* harmony export */   fF: () => (/* binding */ parseRoles),
+/* harmony export */   kt: () => (/* binding */ parseAdminUrl),
 /* harmony export */   sb: () => (/* binding */ readSettings)
 /* harmony export */ });
-/* unused harmony exports MAX_TTL_SECONDS, readProvider, parseAdminUrl, parseRoles */
+/* unused harmony exports MAX_TTL_SECONDS, readProvider */
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
 /* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6518);
 /* harmony import */ var _util_names_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5888);
 
 
 
+/** True when a broker creates the user, not this process. */
+function isBrokerMode(settings) {
+    return 'brokerUrl' in settings;
+}
 const MAX_TTL_SECONDS = 12 * 3600;
 const DEFAULT_AUDIENCE = 'ephemeral-credentials';
 // MySQL's 32-character user names are the tightest limit we serve.
@@ -798,13 +950,20 @@ const URL_SCHEMES = {
 };
 /** Turns raw inputs into Settings, or throws an InputError naming the bad value. */
 function readSettings(get) {
+    const provider = readProvider(get('provider'));
+    const common = readCommon(get, provider);
     if (get('broker-url')) {
         if (get('admin-url'))
             throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url and broker-url exclude each other; set one');
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('broker mode (broker-url) is not available in this version yet; use admin-url');
+        if (provider === 'aws')
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('broker-url is for database providers; provider aws talks to STS');
+        const brokerUrl = readEndpoint('broker-url', get('broker-url')).replace(/\/$/, '');
+        const profile = get('profile').trim();
+        if (!/^[A-Za-z0-9_.-]{1,64}$/.test(profile)) {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`profile "${profile}" is not a broker profile name; use the name the broker's config gives it`);
+        }
+        return { ...common, provider, brokerUrl, profile, audience: get('audience') || brokerUrl };
     }
-    const provider = readProvider(get('provider'));
-    const common = readCommon(get, provider);
     if (provider === 'aws')
         return { ...common, ...readAws(get) };
     const target = readTarget(get, provider);
@@ -883,23 +1042,25 @@ function readAws(get) {
         roleArn,
         region,
         ...(sessionName ? { sessionName } : {}),
-        ...(get('sts-endpoint') ? { stsEndpoint: readEndpoint(get('sts-endpoint')) } : {}),
+        ...(get('sts-endpoint')
+            ? { stsEndpoint: readEndpoint('sts-endpoint', get('sts-endpoint')) }
+            : {}),
         ...(sessionPolicy ? { sessionPolicy } : {}),
         sessionPolicyArns,
         maskAccountId: readBoolean('mask-aws-account-id', get('mask-aws-account-id'), false)
     };
 }
-// The web identity token travels to this endpoint, so only TLS, or plain HTTP on this machine.
-function readEndpoint(text) {
+// The OIDC token travels to this endpoint, so only TLS, or plain HTTP on this machine.
+function readEndpoint(name, text) {
     let url;
     try {
         url = new URL(text.trim());
     }
     catch {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`sts-endpoint "${text}" is not a URL; use e.g. https://sts.us-east-1.amazonaws.com`);
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is not a URL; use e.g. https://creds.example.com`);
     }
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`sts-endpoint "${text}" must use https (plain http only on localhost)`);
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" must use https (plain http only on localhost)`);
     }
     return url.href;
 }
@@ -1191,6 +1352,18 @@ function isNetworkError(err) {
         return true;
     return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
 }
+
+
+/***/ }),
+
+/***/ 311:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   x: () => (/* binding */ VERSION)
+/* harmony export */ });
+/** The version written into every marker; kept in step with package.json by a unit test. */
+const VERSION = '0.1.0';
 
 
 /***/ }),
@@ -1505,16 +1678,23 @@ async function digest(algorithm, data) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   BU: () => (/* binding */ validateCritDuplicates),
+/* harmony export */   Fw: () => (/* binding */ validateAlgorithms),
 /* harmony export */   Gv: () => (/* binding */ isObject),
 /* harmony export */   J0: () => (/* binding */ validateB64),
+/* harmony export */   MV: () => (/* binding */ encodeAsciiMember),
+/* harmony export */   OX: () => (/* binding */ parseJoseHeader),
 /* harmony export */   ac: () => (/* binding */ assertNotSet),
+/* harmony export */   fV: () => (/* binding */ isJwkSet),
 /* harmony export */   fz: () => (/* binding */ isDisjoint),
+/* harmony export */   h2: () => (/* binding */ decodeBase64url),
 /* harmony export */   ji: () => (/* binding */ serializeJoseHeader),
 /* harmony export */   nI: () => (/* binding */ validateCrit),
 /* harmony export */   qc: () => (/* binding */ JWS_RECOGNIZED)
 /* harmony export */ });
-/* unused harmony exports JWE_RECOGNIZED, assertUint8Array, decodeBase64url, encodeAsciiMember, isJwkSet, parseJoseHeader, validateAlgorithms */
-/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5674);
+/* unused harmony exports JWE_RECOGNIZED, assertUint8Array */
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5674);
+/* harmony import */ var _util_base64url_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1445);
+/* harmony import */ var _buffer_utils_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7410);
 
 
 
@@ -1548,14 +1728,14 @@ function assertNotSet(value, name) {
 }
 function decodeBase64url(value, label, ErrorClass) {
   try {
-    return decode(value);
+    return (0,_util_base64url_js__WEBPACK_IMPORTED_MODULE_0__/* .decode */ .D)(value);
   } catch (cause) {
     throw new ErrorClass(`Failed to base64url decode the ${label}`, { cause });
   }
 }
 function encodeAsciiMember(value, label, ErrorClass) {
   try {
-    return encode(value);
+    return (0,_buffer_utils_js__WEBPACK_IMPORTED_MODULE_1__/* .encode */ .lF)(value);
   } catch (cause) {
     throw new ErrorClass(`The ${label} is not a valid base64url string`, { cause });
   }
@@ -1563,7 +1743,7 @@ function encodeAsciiMember(value, label, ErrorClass) {
 function parseJoseHeader(encodedProtectedHeader, ErrorClass, message) {
   let parsed;
   try {
-    parsed = JSON.parse(strictDecoder.decode(decode(encodedProtectedHeader)));
+    parsed = JSON.parse(_buffer_utils_js__WEBPACK_IMPORTED_MODULE_1__/* .strictDecoder */ .u8.decode((0,_util_base64url_js__WEBPACK_IMPORTED_MODULE_0__/* .decode */ .D)(encodedProtectedHeader)));
   } catch (cause) {
     throw new ErrorClass(message, { cause });
   }
@@ -1592,7 +1772,7 @@ function validateCrit(Err, recognizedDefault, recognizedOption, protectedHeader,
   const recognized = recognizedOption === void 0 ? recognizedDefault : { __proto__: null, ...recognizedOption, ...recognizedDefault };
   for (const parameter of protectedHeader.crit) {
     if (!(parameter in recognized))
-      throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JOSENotSupported */ .T0(`Extension Header Parameter "${parameter}" is not recognized`);
+      throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .JOSENotSupported */ .T0(`Extension Header Parameter "${parameter}" is not recognized`);
     if (!Object.hasOwn(joseHeader, parameter) || joseHeader[parameter] === void 0)
       throw new Err(`Extension Header Parameter "${parameter}" is missing`);
     if (recognized[parameter] && (!Object.hasOwn(protectedHeader, parameter) || protectedHeader[parameter] === void 0))
@@ -1604,7 +1784,7 @@ function validateB64(protectedHeader, extensions) {
   if (extensions.includes("b64")) {
     const b64 = protectedHeader.b64;
     if (typeof b64 != "boolean")
-      throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .JWSInvalid */ .Ye('The "b64" (base64url-encode payload) Header Parameter must be a boolean');
+      throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .JWSInvalid */ .Ye('The "b64" (base64url-encode payload) Header Parameter must be a boolean');
     return b64;
   }
   return !0;
@@ -1699,11 +1879,20 @@ function decodeJwt(jwt) {
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $4: () => (/* binding */ JWKSMultipleMatchingKeys),
+/* harmony export */   BT: () => (/* binding */ JWKSNoMatchingKey),
+/* harmony export */   Dm: () => (/* binding */ JWKSInvalid),
 /* harmony export */   Dp: () => (/* binding */ JWTInvalid),
+/* harmony export */   Rb: () => (/* binding */ JOSEAlgNotAllowed),
 /* harmony export */   T0: () => (/* binding */ JOSENotSupported),
-/* harmony export */   Ye: () => (/* binding */ JWSInvalid)
+/* harmony export */   Ye: () => (/* binding */ JWSInvalid),
+/* harmony export */   h2: () => (/* binding */ JWSSignatureVerificationFailed),
+/* harmony export */   i4: () => (/* binding */ JOSEError),
+/* harmony export */   ie: () => (/* binding */ JWTClaimValidationFailed),
+/* harmony export */   n: () => (/* binding */ JWTExpired),
+/* harmony export */   xb: () => (/* binding */ JWKSTimeout)
 /* harmony export */ });
-/* unused harmony exports JOSEAlgNotAllowed, JOSEError, JWEDecryptionFailed, JWEInvalid, JWKInvalid, JWKSInvalid, JWKSMultipleMatchingKeys, JWKSNoMatchingKey, JWKSTimeout, JWSSignatureVerificationFailed, JWTClaimValidationFailed, JWTExpired */
+/* unused harmony exports JWEDecryptionFailed, JWEInvalid, JWKInvalid */
 class JOSEError extends Error {
   static code = "ERR_JOSE_GENERIC";
   code = "ERR_JOSE_GENERIC";
@@ -1731,8 +1920,8 @@ class JWTExpired extends JOSEError {
     super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
   }
 }
-class JOSEAlgNotAllowed extends (/* unused pure expression or super */ null && (JOSEError)) {
-  static code = (/* unused pure expression or super */ null && ("ERR_JOSE_ALG_NOT_ALLOWED"));
+class JOSEAlgNotAllowed extends JOSEError {
+  static code = "ERR_JOSE_ALG_NOT_ALLOWED";
   code = "ERR_JOSE_ALG_NOT_ALLOWED";
 }
 class JOSENotSupported extends JOSEError {
@@ -1762,8 +1951,8 @@ class JWKInvalid extends (/* unused pure expression or super */ null && (JOSEErr
   static code = (/* unused pure expression or super */ null && ("ERR_JWK_INVALID"));
   code = "ERR_JWK_INVALID";
 }
-class JWKSInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
-  static code = (/* unused pure expression or super */ null && ("ERR_JWKS_INVALID"));
+class JWKSInvalid extends JOSEError {
+  static code = "ERR_JWKS_INVALID";
   code = "ERR_JWKS_INVALID";
 }
 class JWKSNoMatchingKey extends JOSEError {

@@ -13,7 +13,9 @@ export const modules = {
 /* harmony import */ var mysql2_promise__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7588);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(17);
 /* harmony import */ var _util_retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(4266);
+/* harmony import */ var _credential_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(8261);
 /* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(2695);
+
 
 
 
@@ -208,27 +210,24 @@ END`;
             catch (err) {
                 throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not create MySQL user on ${where}`, err);
             }
-            const url = new URL(`mysql://${host.includes(':') ? `[${host}]` : host}:${port}`);
-            url.username = req.username;
-            url.password = req.password;
-            url.pathname = `/${encodeURIComponent(req.database)}`;
-            return {
-                username: req.username,
-                host,
-                port,
-                database: req.database,
-                url: url.href,
-                env: {
-                    DATABASE_URL: url.href,
-                    MYSQL_HOST: host,
-                    MYSQL_TCP_PORT: String(port),
-                    MYSQL_USER: req.username,
-                    MYSQL_PWD: req.password,
-                    MYSQL_DATABASE: req.database
-                },
-                expiresAt: req.expiresAt,
-                notes
-            };
+            return { ...(0,_credential_js__WEBPACK_IMPORTED_MODULE_5__/* .credentialFor */ .F)('mysql', { ...req, host, port }), notes };
+        },
+        async marker(username) {
+            try {
+                return await withConnection(async (c) => {
+                    const [rows] = await c
+                        .query(`SELECT marker FROM ${TABLE} WHERE user = ?`, [username])
+                        .catch((err) => {
+                        if (NO_SUCH_SCHEMA.includes(err.errno ?? 0))
+                            return [[]];
+                        throw err;
+                    });
+                    return (0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .decodeMarker */ .rH)(rows[0] ? String(rows[0].marker) : undefined);
+                });
+            }
+            catch (err) {
+                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not read MySQL user ${username} on ${where}`, err);
+            }
         },
         async revoke(username) {
             try {

@@ -77,6 +77,10 @@ async function loadProvider(target) {
     }
 }
 
+// EXTERNAL MODULE: ./src/providers/credential.ts
+var providers_credential = __nccwpck_require__(8261);
+// EXTERNAL MODULE: ./src/settings.ts
+var src_settings = __nccwpck_require__(8750);
 // EXTERNAL MODULE: ./src/util/duration.ts
 var duration = __nccwpck_require__(6518);
 // EXTERNAL MODULE: ./src/util/names.ts
@@ -86,6 +90,8 @@ var names = __nccwpck_require__(5888);
 const VERSION = '0.1.0';
 
 ;// CONCATENATED MODULE: ./src/issue.ts
+
+
 
 
 
@@ -124,6 +130,8 @@ async function deliver(settings, platform, d) {
 async function issue(settings, platform, providerFor = loadProvider) {
     if (settings.provider === 'aws')
         return issueAwsSession(settings, platform);
+    if ((0,src_settings/* isBrokerMode */.$q)(settings))
+        return issueViaBroker(settings, platform);
     return issueDatabaseUser(settings, platform, providerFor);
 }
 /**
@@ -201,6 +209,69 @@ async function issueDatabaseUser(settings, platform, providerFor) {
         // Nobody will learn of this user, so it must not live on until its TTL.
         await provider.revoke(username).catch((revokeErr) => {
             platform.warning(`Could not remove ${username} after a failure: ${(0,errors/* errorMessage */.gJ)(revokeErr)}`);
+        });
+        throw err;
+    }
+}
+/** Fetches a fresh OIDC token for each request to a broker or STS, masked before use. */
+function freshTokens(platform, audience) {
+    return async () => {
+        const { token } = (await getIdToken(platform.tokens, audience, true));
+        maskAll(platform, token);
+        return token;
+    };
+}
+/**
+ * Sends the job's OIDC token to a broker, which checks it against the profile and creates the
+ * user; the job never holds an admin secret. A failure after the broker answered revokes again.
+ */
+async function issueViaBroker(settings, platform) {
+    const { requestLease, revokeLease } = await __nccwpck_require__.e(/* import() */ 198).then(__nccwpck_require__.bind(__nccwpck_require__, 9198));
+    const tokens = freshTokens(platform, settings.audience);
+    const lease = await requestLease(settings.brokerUrl, { profile: settings.profile, ttl: (0,duration/* formatDuration */.a)(settings.ttlSeconds) }, tokens);
+    maskAll(platform, lease.password);
+    maskAll(platform, lease.url);
+    const credential = (0,providers_credential/* credentialFor */.F)(settings.provider, {
+        host: lease.host,
+        port: lease.port,
+        username: lease.username,
+        password: lease.password,
+        database: lease.database,
+        expiresAt: new Date(lease.expires_at),
+        sslmode: new URL(lease.url).searchParams.get('sslmode')
+    });
+    const where = `${settings.brokerUrl} (profile ${settings.profile})`;
+    try {
+        await deliver(settings, platform, {
+            state: {
+                provider: settings.provider,
+                leaseId: lease.lease_id,
+                username: lease.username,
+                expiresAt: lease.expires_at,
+                target: where,
+                broker: settings.brokerUrl
+            },
+            outputs: {
+                username: lease.username,
+                password: lease.password,
+                url: credential.url,
+                'expires-at': lease.expires_at,
+                'lease-id': lease.lease_id
+            },
+            env: credential.env,
+            message: `The broker created ${settings.provider} user ${lease.username} on ${lease.host}:${lease.port}/${lease.database} for profile ${settings.profile}, valid until ${lease.expires_at}`,
+            summary: {
+                who: lease.username,
+                grants: [`profile ${settings.profile}`],
+                where: `${lease.database} on ${lease.host}:${lease.port}`,
+                expiresAt: lease.expires_at
+            }
+        });
+        return credential;
+    }
+    catch (err) {
+        await revokeLease(settings.brokerUrl, lease.lease_id, tokens).catch((revokeErr) => {
+            platform.warning(`Could not revoke ${lease.username} after a failure: ${(0,errors/* errorMessage */.gJ)(revokeErr)}`);
         });
         throw err;
     }
@@ -510,10 +581,60 @@ function githubPlatform(env = process.env) {
 
 /***/ }),
 
+/***/ 8261:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   F: () => (/* binding */ credentialFor)
+/* harmony export */ });
+/**
+ * The URL and variables a job receives for a login: the same for a user this process made and
+ * one a broker made, so both look alike to the job.
+ */
+function credentialFor(provider, login) {
+    const url = new URL(`${provider}://${login.host.includes(':') ? `[${login.host}]` : login.host}:${login.port}`);
+    url.username = login.username;
+    url.password = login.password;
+    url.pathname = `/${encodeURIComponent(login.database)}`;
+    if (provider === 'postgres' && login.sslmode)
+        url.searchParams.set('sslmode', login.sslmode);
+    const env = provider === 'postgres'
+        ? {
+            DATABASE_URL: url.href,
+            PGHOST: login.host,
+            PGPORT: String(login.port),
+            PGUSER: login.username,
+            PGPASSWORD: login.password,
+            PGDATABASE: login.database,
+            ...(login.sslmode ? { PGSSLMODE: login.sslmode } : {})
+        }
+        : {
+            DATABASE_URL: url.href,
+            MYSQL_HOST: login.host,
+            MYSQL_TCP_PORT: String(login.port),
+            MYSQL_USER: login.username,
+            MYSQL_PWD: login.password,
+            MYSQL_DATABASE: login.database
+        };
+    return {
+        username: login.username,
+        host: login.host,
+        port: login.port,
+        database: login.database,
+        url: url.href,
+        env,
+        expiresAt: login.expiresAt
+    };
+}
+
+
+/***/ }),
+
 /***/ 8750:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $q: () => (/* binding */ isBrokerMode),
 /* harmony export */   sb: () => (/* binding */ readSettings)
 /* harmony export */ });
 /* unused harmony exports MAX_TTL_SECONDS, readTarget, readProvider, parseAdminUrl, parseRoles, readBoolean */
@@ -523,6 +644,10 @@ function githubPlatform(env = process.env) {
 
 
 
+/** True when a broker creates the user, not this process. */
+function isBrokerMode(settings) {
+    return 'brokerUrl' in settings;
+}
 const MAX_TTL_SECONDS = 12 * 3600;
 const DEFAULT_AUDIENCE = 'ephemeral-credentials';
 // MySQL's 32-character user names are the tightest limit we serve.
@@ -545,13 +670,20 @@ const URL_SCHEMES = {
 };
 /** Turns raw inputs into Settings, or throws an InputError naming the bad value. */
 function readSettings(get) {
+    const provider = readProvider(get('provider'));
+    const common = readCommon(get, provider);
     if (get('broker-url')) {
         if (get('admin-url'))
             throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('admin-url and broker-url exclude each other; set one');
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('broker mode (broker-url) is not available in this version yet; use admin-url');
+        if (provider === 'aws')
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('broker-url is for database providers; provider aws talks to STS');
+        const brokerUrl = readEndpoint('broker-url', get('broker-url')).replace(/\/$/, '');
+        const profile = get('profile').trim();
+        if (!/^[A-Za-z0-9_.-]{1,64}$/.test(profile)) {
+            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`profile "${profile}" is not a broker profile name; use the name the broker's config gives it`);
+        }
+        return { ...common, provider, brokerUrl, profile, audience: get('audience') || brokerUrl };
     }
-    const provider = readProvider(get('provider'));
-    const common = readCommon(get, provider);
     if (provider === 'aws')
         return { ...common, ...readAws(get) };
     const target = readTarget(get, provider);
@@ -630,23 +762,25 @@ function readAws(get) {
         roleArn,
         region,
         ...(sessionName ? { sessionName } : {}),
-        ...(get('sts-endpoint') ? { stsEndpoint: readEndpoint(get('sts-endpoint')) } : {}),
+        ...(get('sts-endpoint')
+            ? { stsEndpoint: readEndpoint('sts-endpoint', get('sts-endpoint')) }
+            : {}),
         ...(sessionPolicy ? { sessionPolicy } : {}),
         sessionPolicyArns,
         maskAccountId: readBoolean('mask-aws-account-id', get('mask-aws-account-id'), false)
     };
 }
-// The web identity token travels to this endpoint, so only TLS, or plain HTTP on this machine.
-function readEndpoint(text) {
+// The OIDC token travels to this endpoint, so only TLS, or plain HTTP on this machine.
+function readEndpoint(name, text) {
     let url;
     try {
         url = new URL(text.trim());
     }
     catch {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`sts-endpoint "${text}" is not a URL; use e.g. https://sts.us-east-1.amazonaws.com`);
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" is not a URL; use e.g. https://creds.example.com`);
     }
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`sts-endpoint "${text}" must use https (plain http only on localhost)`);
+        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`${name} "${text}" must use https (plain http only on localhost)`);
     }
     return url.href;
 }

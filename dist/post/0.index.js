@@ -2,6 +2,55 @@ export const id = 0;
 export const ids = [0];
 export const modules = {
 
+/***/ 8261:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   F: () => (/* binding */ credentialFor)
+/* harmony export */ });
+/**
+ * The URL and variables a job receives for a login: the same for a user this process made and
+ * one a broker made, so both look alike to the job.
+ */
+function credentialFor(provider, login) {
+    const url = new URL(`${provider}://${login.host.includes(':') ? `[${login.host}]` : login.host}:${login.port}`);
+    url.username = login.username;
+    url.password = login.password;
+    url.pathname = `/${encodeURIComponent(login.database)}`;
+    if (provider === 'postgres' && login.sslmode)
+        url.searchParams.set('sslmode', login.sslmode);
+    const env = provider === 'postgres'
+        ? {
+            DATABASE_URL: url.href,
+            PGHOST: login.host,
+            PGPORT: String(login.port),
+            PGUSER: login.username,
+            PGPASSWORD: login.password,
+            PGDATABASE: login.database,
+            ...(login.sslmode ? { PGSSLMODE: login.sslmode } : {})
+        }
+        : {
+            DATABASE_URL: url.href,
+            MYSQL_HOST: login.host,
+            MYSQL_TCP_PORT: String(login.port),
+            MYSQL_USER: login.username,
+            MYSQL_PWD: login.password,
+            MYSQL_DATABASE: login.database
+        };
+    return {
+        username: login.username,
+        host: login.host,
+        port: login.port,
+        database: login.database,
+        url: url.href,
+        env,
+        expiresAt: login.expiresAt
+    };
+}
+
+
+/***/ }),
+
 /***/ 1000:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
@@ -13,7 +62,9 @@ export const modules = {
 /* harmony import */ var mysql2_promise__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7588);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(17);
 /* harmony import */ var _util_retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(4266);
+/* harmony import */ var _credential_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(8261);
 /* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(2695);
+
 
 
 
@@ -208,27 +259,24 @@ END`;
             catch (err) {
                 throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not create MySQL user on ${where}`, err);
             }
-            const url = new URL(`mysql://${host.includes(':') ? `[${host}]` : host}:${port}`);
-            url.username = req.username;
-            url.password = req.password;
-            url.pathname = `/${encodeURIComponent(req.database)}`;
-            return {
-                username: req.username,
-                host,
-                port,
-                database: req.database,
-                url: url.href,
-                env: {
-                    DATABASE_URL: url.href,
-                    MYSQL_HOST: host,
-                    MYSQL_TCP_PORT: String(port),
-                    MYSQL_USER: req.username,
-                    MYSQL_PWD: req.password,
-                    MYSQL_DATABASE: req.database
-                },
-                expiresAt: req.expiresAt,
-                notes
-            };
+            return { ...(0,_credential_js__WEBPACK_IMPORTED_MODULE_5__/* .credentialFor */ .F)('mysql', { ...req, host, port }), notes };
+        },
+        async marker(username) {
+            try {
+                return await withConnection(async (c) => {
+                    const [rows] = await c
+                        .query(`SELECT marker FROM ${TABLE} WHERE user = ?`, [username])
+                        .catch((err) => {
+                        if (NO_SUCH_SCHEMA.includes(err.errno ?? 0))
+                            return [[]];
+                        throw err;
+                    });
+                    return (0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .decodeMarker */ .rH)(rows[0] ? String(rows[0].marker) : undefined);
+                });
+            }
+            catch (err) {
+                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not read MySQL user ${username} on ${where}`, err);
+            }
         },
         async revoke(username) {
             try {
@@ -319,62 +367,6 @@ function decodeMarker(text) {
     catch {
         return undefined;
     }
-}
-
-
-/***/ }),
-
-/***/ 4266:
-/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
-
-/* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   L: () => (/* binding */ retry),
-/* harmony export */   T: () => (/* binding */ isNetworkError)
-/* harmony export */ });
-const realSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/**
- * Calls fn until it succeeds, a non-retryable error occurs or attempts run out, sleeping with
- * full jitter (a random time up to base * 2^attempt) so that many jobs do not retry in step.
- */
-async function retry(fn, opts) {
-    const sleep = opts.sleep ?? realSleep;
-    const random = opts.random ?? Math.random;
-    const now = opts.now ?? Date.now;
-    const started = now();
-    for (let attempt = 1;; attempt++) {
-        try {
-            return await fn(attempt);
-        }
-        catch (err) {
-            if (attempt >= opts.attempts || !opts.retryable(err))
-                throw err;
-            const delay = Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt));
-            if (opts.deadlineMs !== undefined && now() + delay - started > opts.deadlineMs)
-                throw err;
-            await sleep(delay);
-        }
-    }
-}
-const NETWORK_CODES = new Set([
-    'ECONNREFUSED',
-    'ECONNRESET',
-    'ETIMEDOUT',
-    'EHOSTUNREACH',
-    'ENETUNREACH',
-    'EAI_AGAIN',
-    'EPIPE'
-]);
-/** True for errors worth another try: the network, not the request, went wrong. */
-function isNetworkError(err) {
-    const e = err;
-    if (!e || typeof e !== 'object')
-        return false;
-    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code))
-        return true;
-    // Node reports a refused dual-stack connect as an AggregateError of per-address errors.
-    if (Array.isArray(e.errors) && e.errors.some(isNetworkError))
-        return true;
-    return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
 }
 
 

@@ -202,7 +202,7 @@ function githubPlatform(env = process.env) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _platform_github_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5436);
-/* harmony import */ var _revoke_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1396);
+/* harmony import */ var _revoke_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3955);
 
 
 await (0,_revoke_js__WEBPACK_IMPORTED_MODULE_1__/* .revokeAtJobEnd */ .QO)((0,_platform_github_js__WEBPACK_IMPORTED_MODULE_0__/* .githubPlatform */ .Z)());
@@ -212,7 +212,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1396:
+/***/ 3955:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -299,6 +299,10 @@ function makePassword() {
 
 
 
+/** True when a broker creates the user, not this process. */
+function isBrokerMode(settings) {
+    return 'brokerUrl' in settings;
+}
 const MAX_TTL_SECONDS = (/* unused pure expression or super */ null && (12 * 3600));
 const DEFAULT_AUDIENCE = 'ephemeral-credentials';
 // MySQL's 32-character user names are the tightest limit we serve.
@@ -321,13 +325,20 @@ const URL_SCHEMES = {
 };
 /** Turns raw inputs into Settings, or throws an InputError naming the bad value. */
 function readSettings(get) {
+    const provider = readProvider(get('provider'));
+    const common = readCommon(get, provider);
     if (get('broker-url')) {
         if (get('admin-url'))
             throw new InputError('admin-url and broker-url exclude each other; set one');
-        throw new InputError('broker mode (broker-url) is not available in this version yet; use admin-url');
+        if (provider === 'aws')
+            throw new InputError('broker-url is for database providers; provider aws talks to STS');
+        const brokerUrl = readEndpoint('broker-url', get('broker-url')).replace(/\/$/, '');
+        const profile = get('profile').trim();
+        if (!/^[A-Za-z0-9_.-]{1,64}$/.test(profile)) {
+            throw new InputError(`profile "${profile}" is not a broker profile name; use the name the broker's config gives it`);
+        }
+        return { ...common, provider, brokerUrl, profile, audience: get('audience') || brokerUrl };
     }
-    const provider = readProvider(get('provider'));
-    const common = readCommon(get, provider);
     if (provider === 'aws')
         return { ...common, ...readAws(get) };
     const target = readTarget(get, provider);
@@ -406,23 +417,25 @@ function readAws(get) {
         roleArn,
         region,
         ...(sessionName ? { sessionName } : {}),
-        ...(get('sts-endpoint') ? { stsEndpoint: readEndpoint(get('sts-endpoint')) } : {}),
+        ...(get('sts-endpoint')
+            ? { stsEndpoint: readEndpoint('sts-endpoint', get('sts-endpoint')) }
+            : {}),
         ...(sessionPolicy ? { sessionPolicy } : {}),
         sessionPolicyArns,
         maskAccountId: readBoolean('mask-aws-account-id', get('mask-aws-account-id'), false)
     };
 }
-// The web identity token travels to this endpoint, so only TLS, or plain HTTP on this machine.
-function readEndpoint(text) {
+// The OIDC token travels to this endpoint, so only TLS, or plain HTTP on this machine.
+function readEndpoint(name, text) {
     let url;
     try {
         url = new URL(text.trim());
     }
     catch {
-        throw new InputError(`sts-endpoint "${text}" is not a URL; use e.g. https://sts.us-east-1.amazonaws.com`);
+        throw new InputError(`${name} "${text}" is not a URL; use e.g. https://creds.example.com`);
     }
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
-        throw new InputError(`sts-endpoint "${text}" must use https (plain http only on localhost)`);
+        throw new InputError(`${name} "${text}" must use https (plain http only on localhost)`);
     }
     return url.href;
 }
@@ -540,7 +553,365 @@ function readBoolean(name, text, fallback) {
     throw new errors/* InputError */.dz(`${name} "${text}" is not a boolean; use true or false`);
 }
 
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/buffer_utils.js
+const buffer_utils_encoder = new TextEncoder(), decoder = new TextDecoder(), buffer_utils_strictDecoder = new TextDecoder("utf-8", { fatal: !0 }), UINT32_RANGE = (/* unused pure expression or super */ null && (2 ** 32));
+function concat(...buffers) {
+  const size = buffers.reduce((acc, { length }) => acc + length, 0), buf = new Uint8Array(size);
+  let i = 0;
+  for (const buffer of buffers)
+    buf.set(buffer, i), i += buffer.length;
+  return buf;
+}
+function writeUInt32BE(buf, value, offset) {
+  if (value < 0 || value >= UINT32_RANGE)
+    throw new RangeError(`value must be >= 0 and <= ${UINT32_RANGE - 1}. Received ${value}`);
+  buf.set([value >>> 24, value >>> 16, value >>> 8, value & 255], offset);
+}
+function uint64be(value) {
+  const high = Math.floor(value / UINT32_RANGE), low = value % UINT32_RANGE, buf = new Uint8Array(8);
+  return writeUInt32BE(buf, high, 0), writeUInt32BE(buf, low, 4), buf;
+}
+function uint32be(value) {
+  const buf = new Uint8Array(4);
+  return writeUInt32BE(buf, value), buf;
+}
+const NON_ASCII = /[^\x00-\x7f]/;
+function buffer_utils_encode(string) {
+  if (typeof string == "string" && string.length >= 128) {
+    if (NON_ASCII.test(string))
+      throw new TypeError("non-ASCII string encountered in encode()");
+    return buffer_utils_encoder.encode(string);
+  }
+  const bytes = new Uint8Array(string.length);
+  for (let i = 0; i < string.length; i++) {
+    const code = string.charCodeAt(i);
+    if (code > 127)
+      throw new TypeError("non-ASCII string encountered in encode()");
+    bytes[i] = code;
+  }
+  return bytes;
+}
+function buffer_utils_encodeBase64(input, url = !1) {
+  if (Uint8Array.prototype.toBase64)
+    return input.toBase64({ alphabet: url ? "base64url" : "base64", omitPadding: url });
+  const CHUNK_SIZE = 32768, arr = [];
+  for (let i = 0; i < input.length; i += CHUNK_SIZE)
+    arr.push(String.fromCharCode.apply(null, input.subarray(i, i + CHUNK_SIZE)));
+  const encoded = btoa(arr.join(""));
+  return url ? encoded.replace(/=/g, "").replace(/\+/g, "-").replace(/\//g, "_") : encoded;
+}
+function decodeBase64(encoded, url = !1) {
+  if (Uint8Array.fromBase64)
+    return Uint8Array.fromBase64(encoded, { alphabet: url ? "base64url" : "base64" });
+  if (url) {
+    if (encoded.includes("+") || encoded.includes("/"))
+      throw new TypeError("Invalid base64url");
+    encoded = encoded.replace(/-/g, "+").replace(/_/g, "/");
+  }
+  const binary = atob(encoded), bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++)
+    bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+async function digest(algorithm, data) {
+  const subtleDigest = `SHA-${algorithm.slice(-3)}`;
+  return new Uint8Array(await crypto.subtle.digest(subtleDigest, data));
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/base64url.js
+
+const invalid = "The input to be decoded is not correctly encoded.";
+function base64url_decode(input) {
+  try {
+    return decodeBase64(typeof input == "string" ? input : decoder.decode(input), !0);
+  } catch (cause) {
+    throw new TypeError(invalid, { cause });
+  }
+}
+function base64url_encode(input) {
+  return encodeBase64(typeof input == "string" ? encoder.encode(input) : input, !0);
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/validate.js
+
+
+
+function assertUint8Array(input, label) {
+  if (!(input instanceof Uint8Array))
+    throw new TypeError(`${label} must be an instance of Uint8Array`);
+}
+function isObject(input) {
+  if (typeof input != "object" || input === null || Object.prototype.toString.call(input) !== "[object Object]")
+    return !1;
+  const prototype = Object.getPrototypeOf(input);
+  return prototype === null || Object.getPrototypeOf(prototype) === null;
+}
+function isJwkSet(input) {
+  return isObject(input) && Array.isArray(input.keys) && Array.from(input.keys).every(isObject);
+}
+function isDisjoint(...headers) {
+  const parameters = /* @__PURE__ */ new Set();
+  for (const header of headers)
+    if (header)
+      for (const parameter of Object.keys(header)) {
+        if (parameters.has(parameter))
+          return !1;
+        parameters.add(parameter);
+      }
+  return !0;
+}
+function assertNotSet(value, name) {
+  if (value !== void 0)
+    throw new TypeError(`${name} can only be called once`);
+}
+function decodeBase64url(value, label, ErrorClass) {
+  try {
+    return decode(value);
+  } catch (cause) {
+    throw new ErrorClass(`Failed to base64url decode the ${label}`, { cause });
+  }
+}
+function encodeAsciiMember(value, label, ErrorClass) {
+  try {
+    return encode(value);
+  } catch (cause) {
+    throw new ErrorClass(`The ${label} is not a valid base64url string`, { cause });
+  }
+}
+function parseJoseHeader(encodedProtectedHeader, ErrorClass, message) {
+  let parsed;
+  try {
+    parsed = JSON.parse(strictDecoder.decode(decode(encodedProtectedHeader)));
+  } catch (cause) {
+    throw new ErrorClass(message, { cause });
+  }
+  if (!isObject(parsed))
+    throw new ErrorClass(message);
+  return parsed;
+}
+const JWS_RECOGNIZED = { __proto__: null, b64: !0 }, JWE_RECOGNIZED = { __proto__: null };
+function validateAlgorithms(option, algorithms) {
+  if (algorithms !== void 0 && (!Array.isArray(algorithms) || algorithms.some((s) => typeof s != "string")))
+    throw new TypeError(`"${option}" option must be an array of strings`);
+  return algorithms === void 0 ? void 0 : new Set(algorithms);
+}
+function validateCritDuplicates(Err, protectedHeader) {
+  const { crit } = protectedHeader ?? {};
+  if (Array.isArray(crit) && new Set(crit).size !== crit.length)
+    throw new Err('"crit" (Critical) Header Parameter MUST NOT contain duplicate values');
+}
+function validateCrit(Err, recognizedDefault, recognizedOption, protectedHeader, joseHeader) {
+  if (joseHeader.crit !== void 0 && protectedHeader?.crit === void 0)
+    throw new Err('"crit" (Critical) Header Parameter MUST be integrity protected');
+  if (!protectedHeader || protectedHeader.crit === void 0)
+    return [];
+  if (!Array.isArray(protectedHeader.crit) || protectedHeader.crit.length === 0 || protectedHeader.crit.some((input) => typeof input != "string" || input.length === 0))
+    throw new Err('"crit" (Critical) Header Parameter MUST be an array of non-empty strings when present');
+  const recognized = recognizedOption === void 0 ? recognizedDefault : { __proto__: null, ...recognizedOption, ...recognizedDefault };
+  for (const parameter of protectedHeader.crit) {
+    if (!(parameter in recognized))
+      throw new JOSENotSupported(`Extension Header Parameter "${parameter}" is not recognized`);
+    if (!Object.hasOwn(joseHeader, parameter) || joseHeader[parameter] === void 0)
+      throw new Err(`Extension Header Parameter "${parameter}" is missing`);
+    if (recognized[parameter] && (!Object.hasOwn(protectedHeader, parameter) || protectedHeader[parameter] === void 0))
+      throw new Err(`Extension Header Parameter "${parameter}" MUST be integrity protected`);
+  }
+  return protectedHeader.crit;
+}
+function validateB64(protectedHeader, extensions) {
+  if (extensions.includes("b64")) {
+    const b64 = protectedHeader.b64;
+    if (typeof b64 != "boolean")
+      throw new JWSInvalid('The "b64" (base64url-encode payload) Header Parameter must be a boolean');
+    return b64;
+  }
+  return !0;
+}
+function serializeJoseHeader(Err, header) {
+  let serialized, parsed;
+  try {
+    serialized = JSON.stringify(header), parsed = JSON.parse(serialized);
+  } catch (cause) {
+    throw new Err("JOSE Header is not valid JSON", { cause });
+  }
+  if (!isObject(parsed))
+    throw new Err("JOSE Header is not a JSON object");
+  return [parsed, serialized];
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/errors.js
+class JOSEError extends Error {
+  static code = "ERR_JOSE_GENERIC";
+  code = "ERR_JOSE_GENERIC";
+  constructor(message, options) {
+    super(message, options), this.name = this.constructor.name, Error.captureStackTrace?.(this, this.constructor);
+  }
+}
+class JWTClaimValidationFailed extends JOSEError {
+  static code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+  code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+  claim;
+  reason;
+  payload;
+  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
+    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
+  }
+}
+class JWTExpired extends JOSEError {
+  static code = "ERR_JWT_EXPIRED";
+  code = "ERR_JWT_EXPIRED";
+  claim;
+  reason;
+  payload;
+  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
+    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
+  }
+}
+class JOSEAlgNotAllowed extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JOSE_ALG_NOT_ALLOWED"));
+  code = "ERR_JOSE_ALG_NOT_ALLOWED";
+}
+class errors_JOSENotSupported extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JOSE_NOT_SUPPORTED"));
+  code = "ERR_JOSE_NOT_SUPPORTED";
+}
+class JWEDecryptionFailed extends JOSEError {
+  static code = "ERR_JWE_DECRYPTION_FAILED";
+  code = "ERR_JWE_DECRYPTION_FAILED";
+  constructor(message = "decryption operation failed", options) {
+    super(message, options);
+  }
+}
+class JWEInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWE_INVALID"));
+  code = "ERR_JWE_INVALID";
+}
+class errors_JWSInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWS_INVALID"));
+  code = "ERR_JWS_INVALID";
+}
+class JWTInvalid extends JOSEError {
+  static code = "ERR_JWT_INVALID";
+  code = "ERR_JWT_INVALID";
+}
+class JWKInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWK_INVALID"));
+  code = "ERR_JWK_INVALID";
+}
+class JWKSInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWKS_INVALID"));
+  code = "ERR_JWKS_INVALID";
+}
+class JWKSNoMatchingKey extends JOSEError {
+  static code = "ERR_JWKS_NO_MATCHING_KEY";
+  code = "ERR_JWKS_NO_MATCHING_KEY";
+  constructor(message = "no applicable key found in the JSON Web Key Set", options) {
+    super(message, options);
+  }
+}
+class JWKSMultipleMatchingKeys extends JOSEError {
+  [Symbol.asyncIterator] = async function* () {
+  };
+  static code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+  code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+  constructor(message = "multiple matching keys found in the JSON Web Key Set", options) {
+    super(message, options);
+  }
+}
+class JWKSTimeout extends JOSEError {
+  static code = "ERR_JWKS_TIMEOUT";
+  code = "ERR_JWKS_TIMEOUT";
+  constructor(message = "request timed out", options) {
+    super(message, options);
+  }
+}
+class JWSSignatureVerificationFailed extends JOSEError {
+  static code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+  code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+  constructor(message = "signature verification failed", options) {
+    super(message, options);
+  }
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/decode_jwt.js
+
+
+
+
+function decodeJwt(jwt) {
+  if (typeof jwt != "string")
+    throw new JWTInvalid("JWTs must use Compact JWS serialization, JWT must be a string");
+  const { 1: encodedPayload, length } = jwt.split(".");
+  if (length === 5)
+    throw new JWTInvalid("Only JWTs using Compact JWS serialization can be decoded");
+  if (length !== 3)
+    throw new JWTInvalid("Invalid JWT");
+  if (!encodedPayload)
+    throw new JWTInvalid("JWTs must contain a payload");
+  let claimsSetBytes;
+  try {
+    claimsSetBytes = base64url_decode(encodedPayload);
+  } catch (cause) {
+    throw new JWTInvalid("Failed to base64url decode the payload", { cause });
+  }
+  let claimsSet;
+  try {
+    claimsSet = JSON.parse(buffer_utils_strictDecoder.decode(claimsSetBytes));
+  } catch (cause) {
+    throw new JWTInvalid("Failed to parse the decoded payload as JSON", { cause });
+  }
+  if (!isObject(claimsSet))
+    throw new JWTInvalid("Invalid JWT Claims Set");
+  return claimsSet;
+}
+
+
+// EXTERNAL MODULE: ./src/util/retry.ts
+var retry = __nccwpck_require__(4266);
+;// CONCATENATED MODULE: ./src/oidc/token.ts
+
+
+
+// @actions/core flattens a network failure into text ("Error Code : undefined ... ECONNREFUSED").
+const FLATTENED_NETWORK_ERROR = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)\b/;
+/** An error a token request may succeed after: network trouble, throttling or a server error. */
+function isTransientTokenError(err) {
+    if ((0,retry/* isNetworkError */.T)(err))
+        return true;
+    const message = err instanceof Error ? err.message : String(err);
+    if (FLATTENED_NETWORK_ERROR.test(message))
+        return true;
+    const status = /Error Code\s*:\s*(\d{3})/.exec(message)?.[1] ??
+        err?.statusCode;
+    const code = Number(status);
+    return code === 429 || code >= 500;
+}
+/**
+ * Gets a token for the audience, retrying transient failures with full jitter and a fresh request
+ * each time. Returns undefined when no token can be had and none is required.
+ */
+async function getIdToken(source, audience, required, retryOptions = {}) {
+    if (!source.available()) {
+        if (required)
+            throw new errors/* InputError */.dz(`This job has no OIDC token. ${source.missingHint}`);
+        return undefined;
+    }
+    const token = await (0,retry/* retry */.L)(() => source.request(audience), {
+        attempts: 4,
+        baseMs: 500,
+        maxMs: 4000,
+        retryable: isTransientTokenError,
+        ...retryOptions
+    });
+    return { token, claims: decodeJwt(token) };
+}
+
 ;// CONCATENATED MODULE: ./src/revoke.ts
+
 
 
 
@@ -554,6 +925,8 @@ const EXPIRY_BY = {
 async function revoke(state, platform, providerFor = load_loadProvider) {
     if (state.provider === 'aws')
         return endAwsSession(state, platform);
+    if (state.broker)
+        return revokeViaBroker(state, state.broker, platform);
     const provider = await providerFor(readTarget(platform.input, state.provider));
     const result = await provider.revoke(state.username);
     platform.info(result === 'revoked'
@@ -561,6 +934,19 @@ async function revoke(state, platform, providerFor = load_loadProvider) {
         : `User ${state.username} on ${state.target} was already gone`);
     await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
     return result;
+}
+/** Asks the broker to revoke the lease, with a fresh token of this same run. */
+async function revokeViaBroker(state, broker, platform) {
+    const { revokeLease } = await __nccwpck_require__.e(/* import() */ 198).then(__nccwpck_require__.bind(__nccwpck_require__, 9198));
+    const audience = platform.input('audience') || broker;
+    await revokeLease(broker, state.leaseId, async () => {
+        const { token } = (await getIdToken(platform.tokens, audience, true));
+        platform.mask(token);
+        return token;
+    });
+    platform.info(`Revoked ${state.provider} user ${state.username} through ${state.target}`);
+    await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
+    return 'revoked';
 }
 /**
  * STS cannot revoke one session: what is left is to take its variables from later (post) steps
@@ -658,6 +1044,62 @@ function withContext(context, err) {
     if (err instanceof InputError)
         return new InputError(wrapped.message);
     return wrapped;
+}
+
+
+/***/ }),
+
+/***/ 4266:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   L: () => (/* binding */ retry),
+/* harmony export */   T: () => (/* binding */ isNetworkError)
+/* harmony export */ });
+const realSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Calls fn until it succeeds, a non-retryable error occurs or attempts run out, sleeping with
+ * full jitter (a random time up to base * 2^attempt) so that many jobs do not retry in step.
+ */
+async function retry(fn, opts) {
+    const sleep = opts.sleep ?? realSleep;
+    const random = opts.random ?? Math.random;
+    const now = opts.now ?? Date.now;
+    const started = now();
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await fn(attempt);
+        }
+        catch (err) {
+            if (attempt >= opts.attempts || !opts.retryable(err))
+                throw err;
+            const delay = Math.floor(random() * Math.min(opts.maxMs, opts.baseMs * 2 ** attempt));
+            if (opts.deadlineMs !== undefined && now() + delay - started > opts.deadlineMs)
+                throw err;
+            await sleep(delay);
+        }
+    }
+}
+const NETWORK_CODES = new Set([
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'ETIMEDOUT',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'EAI_AGAIN',
+    'EPIPE'
+]);
+/** True for errors worth another try: the network, not the request, went wrong. */
+function isNetworkError(err) {
+    const e = err;
+    if (!e || typeof e !== 'object')
+        return false;
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code))
+        return true;
+    // Node reports a refused dual-stack connect as an AggregateError of per-address errors.
+    if (Array.isArray(e.errors) && e.errors.some(isNetworkError))
+        return true;
+    return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
 }
 
 

@@ -23,16 +23,22 @@ export async function startLocalIssuer(runClaims: JWTPayload = {}): Promise<Loca
   const requestToken = randomBytes(16).toString('hex');
   let issuer = '';
 
-  const mint = (audience: string, claims: JWTPayload = {}, expiresIn = 300) =>
-    new SignJWT({ ...runClaims, ...claims })
+  // Standard claims first, so that a test can override any of them (a wrong iss, a future nbf).
+  const mint = (audience: string, claims: JWTPayload = {}, expiresIn = 300) => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({
+      iss: issuer,
+      aud: audience,
+      jti: randomUUID(), // as GitHub's: no two tokens alike, even within one second
+      iat: now,
+      nbf: now - 5,
+      exp: now + expiresIn,
+      ...runClaims,
+      ...claims
+    })
       .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setJti(randomUUID()) // as GitHub's: no two tokens alike, even within one second
-      .setIssuedAt()
-      .setNotBefore(Math.floor(Date.now() / 1000) - 5)
-      .setExpirationTime(Math.floor(Date.now() / 1000) + expiresIn)
       .sign(privateKey);
+  };
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', issuer);

@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import type { AdminUrl } from '../settings.js';
 import { errorMessage, InputError, withContext } from '../util/errors.js';
 import { isNetworkError, retry } from '../util/retry.js';
+import { credentialFor } from './credential.js';
 import {
   type CredentialProvider,
   type IssueRequest,
@@ -234,27 +235,24 @@ END`;
       } catch (err) {
         throw withContext(`Could not create MySQL user on ${where}`, err);
       }
-      const url = new URL(`mysql://${host.includes(':') ? `[${host}]` : host}:${port}`);
-      url.username = req.username;
-      url.password = req.password;
-      url.pathname = `/${encodeURIComponent(req.database)}`;
-      return {
-        username: req.username,
-        host,
-        port,
-        database: req.database,
-        url: url.href,
-        env: {
-          DATABASE_URL: url.href,
-          MYSQL_HOST: host,
-          MYSQL_TCP_PORT: String(port),
-          MYSQL_USER: req.username,
-          MYSQL_PWD: req.password,
-          MYSQL_DATABASE: req.database
-        },
-        expiresAt: req.expiresAt,
-        notes
-      };
+      return { ...credentialFor('mysql', { ...req, host, port }), notes };
+    },
+
+    async marker(username: string) {
+      try {
+        return await withConnection(async (c) => {
+          const [rows] = await c
+            .query<mysql.RowDataPacket[]>(`SELECT marker FROM ${TABLE} WHERE user = ?`, [username])
+            .catch((err: { errno?: number }) => {
+              if (NO_SUCH_SCHEMA.includes(err.errno ?? 0))
+                return [[]] as unknown as [mysql.RowDataPacket[]];
+              throw err;
+            });
+          return decodeMarker(rows[0] ? String(rows[0].marker) : undefined);
+        });
+      } catch (err) {
+        throw withContext(`Could not read MySQL user ${username} on ${where}`, err);
+      }
     },
 
     async revoke(username: string) {

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { AdminUrl } from '../settings.js';
 import { errorMessage, withContext } from '../util/errors.js';
 import { isNetworkError, retry } from '../util/retry.js';
+import { credentialFor } from './credential.js';
 import {
   type CredentialProvider,
   type IssueRequest,
@@ -132,29 +133,21 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
       } catch (err) {
         throw withContext(`Could not create PostgreSQL user on ${where}`, err);
       }
-      const url = new URL(`postgres://${host.includes(':') ? `[${host}]` : host}:${port}`);
-      url.username = req.username;
-      url.password = req.password;
-      url.pathname = `/${encodeURIComponent(req.database)}`;
-      if (sslmode) url.searchParams.set('sslmode', sslmode);
-      const env: Record<string, string> = {
-        DATABASE_URL: url.href,
-        PGHOST: host,
-        PGPORT: String(port),
-        PGUSER: req.username,
-        PGPASSWORD: req.password,
-        PGDATABASE: req.database
-      };
-      if (sslmode) env.PGSSLMODE = sslmode;
-      return {
-        username: req.username,
-        host,
-        port,
-        database: req.database,
-        url: url.href,
-        env,
-        expiresAt: req.expiresAt
-      };
+      return credentialFor('postgres', { ...req, host, port, sslmode });
+    },
+
+    async marker(username: string) {
+      try {
+        const { rows } = await withClient((client) =>
+          client.query<{ marker: string | null }>(
+            `SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`,
+            [username]
+          )
+        );
+        return decodeMarker(rows[0]?.marker);
+      } catch (err) {
+        throw withContext(`Could not read PostgreSQL user ${username} on ${where}`, err);
+      }
     },
 
     async revoke(username: string) {

@@ -47,6 +47,8 @@ export interface CredentialProvider {
    * gone (revoking twice is not an error). Refuses a user that does not carry our marker.
    */
   revoke(username: string): Promise<'revoked' | 'absent'>;
+  /** The marker of a user this tool made; undefined when the user is gone or not ours. */
+  marker(username: string): Promise<Marker | undefined>;
   /**
    * Revokes every user that carries our marker and whose expiry has passed, and returns their
    * names; with dryRun it only lists them. Safe to run from several places at once.

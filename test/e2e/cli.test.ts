@@ -190,7 +190,8 @@ describe('the CLI, as a GitLab job would use it', () => {
     [['issue', '--nope'], 2, /Unknown option '--nope'/],
     [['launch'], 2, /unknown command "launch"/],
     [['revoke'], 2, /revoke needs --state-file/],
-    [['serve', '--config', 'x.yml'], 2, /not available in this version yet/]
+    [['serve', '--config', 'missing.yml'], 2, /config missing\.yml: ENOENT/],
+    [['serve'], 2, /serve needs --config FILE/]
   ])('%p exits %i with a clear message', async (args, code, message) => {
     const out = await cli(args, { EPHEMERAL_CREDENTIALS_ADMIN_URL: db.adminUrl });
     expect(out.code).toBe(code);

@@ -180,9 +180,35 @@ describe('admin-url and broker-url', () => {
     );
   });
 
-  test('broker mode alone says plainly that it is not available yet', () => {
-    const err = failure({ provider: 'postgres', 'broker-url': 'https://creds.example.com' }, false);
-    expect(err.message).toMatch(/broker.*not available/);
+  test('broker mode takes a broker URL and a profile; the audience defaults to the broker', () => {
+    const settings = readSettings(
+      reader({
+        provider: 'postgres',
+        'broker-url': 'https://creds.example.com/',
+        profile: 'app-readonly'
+      })
+    );
+    expect(settings).toMatchObject({
+      provider: 'postgres',
+      brokerUrl: 'https://creds.example.com',
+      profile: 'app-readonly',
+      audience: 'https://creds.example.com'
+    });
+  });
+
+  test.each([
+    [{ profile: 'app ro' }, 'profile "app ro" is not a broker profile name'],
+    [
+      { 'broker-url': 'http://creds.example.com' },
+      'broker-url "http://creds.example.com" must use https (plain http only on localhost)'
+    ],
+    [{ provider: 'aws' }, 'broker-url is for database providers; provider aws talks to STS']
+  ])('broker mode refuses %p', (inputs, message) => {
+    const err = failure(
+      { provider: 'postgres', 'broker-url': 'https://creds.example.com', profile: 'p', ...inputs },
+      false
+    );
+    expect(err.message).toContain(message);
   });
 });
 

@@ -307,6 +307,7 @@ const ALLOWED_ALGORITHMS = [
     'EdDSA'
 ];
 const LEEWAY_SECONDS = 60;
+const ISSUER_FAILURES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC']);
 /** Why a token was refused, in words safe to return to the caller. */
 class TokenError extends Error {
     name = 'TokenError';
@@ -348,9 +349,11 @@ function tokenVerifier(issuers, fetchTimeoutMs = 5000) {
             return payload;
         }
         catch (err) {
-            if (err instanceof errors/* JOSEError */.i4)
+            // A JWKS that timed out or answered an error is the issuer's failure, not the caller's.
+            if (err instanceof errors/* JOSEError */.i4 && !ISSUER_FAILURES.has(err.code)) {
                 throw new TokenError(`token rejected: ${err.code}`);
-            throw err; // the issuer's keys could not be fetched: not the caller's fault
+            }
+            throw err;
         }
     };
 }
@@ -495,15 +498,20 @@ function limiter(max) {
     let running = 0;
     const waiting = [];
     return async (fn) => {
+        // A freed slot passes straight to the next waiter, so no newcomer can slip in between.
         if (running >= max)
             await new Promise((resolve) => waiting.push(resolve));
-        running++;
+        else
+            running++;
         try {
             return await fn();
         }
         finally {
-            running--;
-            waiting.shift()?.();
+            const next = waiting.shift();
+            if (next)
+                next();
+            else
+                running--;
         }
     };
 }

@@ -44,6 +44,8 @@ ephemeral-credentials issue --provider aws --role-to-assume ARN --aws-region R -
 Creates a database user (or an AWS session) for this job and prints its variables (or writes
 them to --vars-file).
   --provider P          postgres, mysql (also MariaDB) or aws
+  --broker-url URL      broker mode: ask this broker instead of using an admin URL
+  --profile NAME        broker mode: the broker profile to ask for
   --admin-url URL       admin connection URL (better from EPHEMERAL_CREDENTIALS_ADMIN_URL)
   --roles R             roles to grant, comma separated
   --database NAME       database in the exported URL (default: the admin URL's)
@@ -65,12 +67,13 @@ them to --vars-file).
   --mask-aws-account-id aws: true to treat the account id as a secret`
     },
     revoke: {
-        flags: text('state-file', 'admin-url', 'connect-timeout'),
+        flags: text('state-file', 'admin-url', 'connect-timeout', 'id-token-env', 'audience'),
         help: `ephemeral-credentials revoke --state-file PATH [--admin-url URL]
 
 Ends the sessions of the user in the state file and drops it. Revoking twice is not an error.
 The admin URL is not in the state file: pass it again or set EPHEMERAL_CREDENTIALS_ADMIN_URL.
-For an AWS session it only reports when the session expires: STS cannot revoke one session.`
+For an AWS session it only reports when the session expires: STS cannot revoke one session.
+For a broker's lease it asks the broker, with the job's token from --id-token-env.`
     },
     sweep: {
         flags: { ...text('provider', 'admin-url', 'connect-timeout'), 'dry-run': { type: 'boolean' } },

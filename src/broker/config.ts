@@ -191,15 +191,24 @@ export function parseBrokerConfig(
     sweepIntervalMs: duration(root.sweep_interval ?? '60s', 'sweep_interval') * 1000,
     auditLog: root.audit_log === undefined ? 'stdout' : text(root.audit_log, 'audit_log'),
     limits: {
-      maxBodyBytes: Number(limits.max_body_bytes ?? 16 * 1024),
+      maxBodyBytes: count(limits.max_body_bytes ?? 16 * 1024, 'limits.max_body_bytes'),
       requestTimeoutMs: duration(limits.request_timeout ?? '30s', 'limits.request_timeout') * 1000,
-      maxConcurrentCreations: Number(limits.max_concurrent_creations ?? 8)
+      maxConcurrentCreations: count(
+        limits.max_concurrent_creations ?? 8,
+        'limits.max_concurrent_creations'
+      )
     }
   };
 }
 
 function fail(key: string, problem: string): never {
   throw new InputError(`config: ${key} ${problem}`);
+}
+
+function count(value: unknown, key: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1)
+    fail(key, 'must be a whole number above 0');
+  return value as number;
 }
 
 function object(value: unknown, key: string): Raw {

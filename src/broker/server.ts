@@ -57,13 +57,15 @@ function limiter(max: number) {
   let running = 0;
   const waiting: (() => void)[] = [];
   return async <T>(fn: () => Promise<T>): Promise<T> => {
+    // A freed slot passes straight to the next waiter, so no newcomer can slip in between.
     if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-    running++;
+    else running++;
     try {
       return await fn();
     } finally {
-      running--;
-      waiting.shift()?.();
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
     }
   };
 }

@@ -22,6 +22,7 @@ export const ALLOWED_ALGORITHMS = [
   'EdDSA'
 ];
 const LEEWAY_SECONDS = 60;
+const ISSUER_FAILURES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC']);
 
 /** Why a token was refused, in words safe to return to the caller. */
 export class TokenError extends Error {
@@ -65,8 +66,11 @@ export function tokenVerifier(issuers: TrustedIssuer[], fetchTimeoutMs = 5000) {
       });
       return payload;
     } catch (err) {
-      if (err instanceof errors.JOSEError) throw new TokenError(`token rejected: ${err.code}`);
-      throw err; // the issuer's keys could not be fetched: not the caller's fault
+      // A JWKS that timed out or answered an error is the issuer's failure, not the caller's.
+      if (err instanceof errors.JOSEError && !ISSUER_FAILURES.has(err.code)) {
+        throw new TokenError(`token rejected: ${err.code}`);
+      }
+      throw err;
     }
   };
 }

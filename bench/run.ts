@@ -2,11 +2,14 @@
 // run as the runner runs them, against the start-up of a bare `node -e 0` on the same machine.
 // The commands are interleaved (one of each per round) so that noise on a shared machine
 // falls on all of them alike, and only the ratios are meant to be compared between machines.
+// After the rounds, an in-process broker serves issue+revoke pairs against the same PostgreSQL
+// (bench/broker.ts); its throughput and p99 latencies are absolute numbers of this machine.
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { benchBroker, type BrokerRun } from './broker.js';
 import { startLocalIssuer, type LocalIssuer } from '../src/demo/issuer.js';
 import { startLocalPostgres } from '../src/demo/postgres.js';
 import { startLocalMariaDb } from '../test/helpers/mariadb.js';
@@ -23,15 +26,15 @@ interface Sample {
   stderr: string;
 }
 
-/** Reads BENCH_RUNS; a bad value is a usage error, not a silent default. */
-function runsFromEnv(): number {
-  const raw = process.env.BENCH_RUNS ?? '15';
-  const runs = Number(raw);
-  if (!Number.isInteger(runs) || runs < 1) {
-    console.error(`BENCH_RUNS "${raw}" is not a positive whole number; use e.g. BENCH_RUNS=30`);
+/** Reads a count such as BENCH_RUNS; a bad value is a usage error, not a silent default. */
+function countFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name] ?? String(fallback);
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 1) {
+    console.error(`${name} "${raw}" is not a positive whole number; use e.g. ${name}=${fallback}`);
     process.exit(2);
   }
-  return runs;
+  return count;
 }
 
 /**
@@ -175,7 +178,9 @@ async function round(
   };
 }
 
-const runs = runsFromEnv();
+const runs = countFromEnv('BENCH_RUNS', 15);
+const brokerPairs = countFromEnv('BENCH_BROKER_PAIRS', 200);
+const brokerConcurrency = countFromEnv('BENCH_BROKER_CONCURRENCY', 8);
 const pgServer = await startLocalPostgres();
 const mysqlServer = await startLocalMariaDb();
 const mysqlUrl = Object.assign(new URL(mysqlServer.adminUrl), { pathname: '/app' }).href;
@@ -195,6 +200,7 @@ const samples = Object.fromEntries(NAMES.map((name) => [name, [] as number[]])) 
   Name,
   number[]
 >;
+let brokerRun: BrokerRun | undefined;
 try {
   // One untimed round first: the first spawn of each bundle pays for a cold file cache.
   await round(pgServer.adminUrl, mysqlUrl, issuer, sts.endpoint);
@@ -202,6 +208,11 @@ try {
     const r = await round(pgServer.adminUrl, mysqlUrl, issuer, sts.endpoint);
     for (const name of NAMES) samples[name].push(r[name]);
   }
+  brokerRun = await benchBroker(pgServer.adminUrl, issuer, {
+    pairs: brokerPairs,
+    concurrency: brokerConcurrency,
+    warmup: brokerConcurrency
+  });
 } catch (err) {
   console.error(err instanceof Error ? err.message : err);
   process.exitCode = 1;
@@ -230,6 +241,19 @@ for (const row of rows) {
 const base = median(samples['node -e 0']);
 const ratio = (name: Name) => (median(samples[name]) / base).toFixed(2);
 console.log('');
+if (brokerRun) {
+  const { pairs, concurrency, seconds, issueMs, revokeMs } = brokerRun;
+  const ms = (values: number[], p: number) => percentile(values, p).toFixed(1);
+  console.log(
+    `broker: ${pairs} issue+revoke pairs over HTTP, ${concurrency} in flight (in-process broker, embedded PostgreSQL)`
+  );
+  console.log(`broker pairs/s = ${(pairs / seconds).toFixed(1)}`);
+  console.log(`broker issue p99 ms = ${ms(issueMs, 99)}   (median ${median(issueMs).toFixed(1)})`);
+  console.log(
+    `broker revoke p99 ms = ${ms(revokeMs, 99)}   (median ${median(revokeMs).toFixed(1)})`
+  );
+  console.log('');
+}
 console.log(`pg-floor/node-e-0 = ${ratio('pg floor')}   (reference: pg alone, connect + SELECT 1)`);
 console.log(
   `main+token/node-e-0 = ${ratio('pg main+token')}   (postgres, job with id-token: write)`

@@ -174,7 +174,12 @@ const COMMAND_RUNNERS: Record<string, Runner> = {
       );
       return;
     }
-    await revoke(state, platform);
+    await revoke(state, platform).catch((err: unknown) => {
+      const failure = new Error(
+        `${errorMessage(err)}; ${state.username} still expires at ${state.expiresAt}`
+      );
+      throw err instanceof InputError ? new InputError(failure.message) : failure;
+    });
   },
   async sweep(flags, out) {
     const platform = cliPlatform(flags);

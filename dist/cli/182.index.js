@@ -379,6 +379,8 @@ async function discoverJwksUri(issuer, timeoutMs) {
 
 // EXTERNAL MODULE: ./src/providers/load.ts
 var load = __webpack_require__(3796);
+// EXTERNAL MODULE: ./src/providers/types.ts
+var types = __webpack_require__(2695);
 // EXTERNAL MODULE: ./src/util/duration.ts
 var duration = __webpack_require__(6518);
 // EXTERNAL MODULE: ./src/util/errors.ts
@@ -456,6 +458,7 @@ function claimMismatch(bound, claims) {
 }
 
 ;// CONCATENATED MODULE: ./src/broker/server.ts
+
 
 
 
@@ -624,33 +627,30 @@ async function startBroker(config) {
                 claims
             });
         }
+        const run = runOf(claims);
+        const denied = new HttpError(403, 'not_your_lease', 'only a token of the run that made a lease may revoke it', {
+            event: 'denied',
+            reason: 'token of another run',
+            lease_id: leaseId,
+            claims
+        });
+        if (!run)
+            throw denied;
         const provider = await providers.get(target.name);
-        const marker = await provider.marker(username).catch((err) => {
-            throw new HttpError(503, 'target_down', `could not reach ${target.name}`, {
+        // The marker names the run that owns the user; the provider checks it under its revoke lock.
+        const result = await provider
+            .revoke(username, (marker) => sameRun(marker.run, run))
+            .catch((err) => {
+            if (err instanceof types/* NotOwnerError */.nb)
+                throw denied;
+            throw new HttpError(503, 'target_down', `could not revoke on ${target.name}`, {
                 event: 'failed',
                 reason: (0,util_errors/* errorMessage */.gJ)(err),
                 lease_id: leaseId
             });
         });
-        if (marker) {
-            const run = runOf(claims);
-            if (!run || !sameRun(marker.run, run)) {
-                throw new HttpError(403, 'not_your_lease', 'only a token of the run that made a lease may revoke it', {
-                    event: 'denied',
-                    reason: 'token of another run',
-                    lease_id: leaseId,
-                    claims
-                });
-            }
-            await provider.revoke(username).catch((err) => {
-                throw new HttpError(503, 'target_down', `could not revoke on ${target.name}`, {
-                    event: 'failed',
-                    reason: (0,util_errors/* errorMessage */.gJ)(err),
-                    lease_id: leaseId
-                });
-            });
+        if (result === 'revoked')
             audit({ event: 'revoked', target: target.name, lease_id: leaseId, claims });
-        }
         res.writeHead(204).end(); // revoking twice is not an error
     }
     const handler = (req, res) => {
@@ -760,6 +760,40 @@ function safeDecode(text) {
     }
     catch {
         return text;
+    }
+}
+
+
+/***/ }),
+
+/***/ 2695:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   $N: () => (/* binding */ encodeMarker),
+/* harmony export */   Km: () => (/* binding */ MARKER_PREFIX),
+/* harmony export */   nb: () => (/* binding */ NotOwnerError),
+/* harmony export */   rH: () => (/* binding */ decodeMarker)
+/* harmony export */ });
+/** The caller may not revoke this user: its marker names another run. */
+class NotOwnerError extends Error {
+    name = 'NotOwnerError';
+}
+const MARKER_PREFIX = 'ephemeral-credentials:v1 ';
+/** Serialises a marker for a comment or attribute. */
+function encodeMarker(marker) {
+    return MARKER_PREFIX + JSON.stringify(marker);
+}
+/** Reads a stored marker; undefined when the text is not one of ours. */
+function decodeMarker(text) {
+    if (!text?.startsWith(MARKER_PREFIX))
+        return undefined;
+    try {
+        const marker = JSON.parse(text.slice(MARKER_PREFIX.length));
+        return marker.tool === 'ephemeral-credentials' ? marker : undefined;
+    }
+    catch {
+        return undefined;
     }
 }
 

@@ -166,7 +166,10 @@ const COMMAND_RUNNERS = {
             platform.info(`AWS session ${state.username} cannot be revoked on its own; it expires at ${state.expiresAt}`);
             return;
         }
-        await (0,_revoke_js__WEBPACK_IMPORTED_MODULE_3__/* .revoke */ .r8)(state, platform);
+        await (0,_revoke_js__WEBPACK_IMPORTED_MODULE_3__/* .revoke */ .r8)(state, platform).catch((err) => {
+            const failure = new Error(`${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .gJ)(err)}; ${state.username} still expires at ${state.expiresAt}`);
+            throw err instanceof _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz ? new _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz(failure.message) : failure;
+        });
     },
     async sweep(flags, out) {
         const platform = (0,_platform_cli_js__WEBPACK_IMPORTED_MODULE_2__/* .cliPlatform */ ._H)(flags);

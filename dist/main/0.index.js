@@ -72,19 +72,19 @@ function mysqlProvider(admin, connectTimeoutMs, userHost = '%') {
         }
     }
     /** Revokes under a server-wide named lock, so two revokers (post step and sweep) take turns. */
-    async function revokeWith(c, user) {
+    async function revokeWith(c, user, allow) {
         const lock = lit(`${SCHEMA}.${user}`);
         const [[got]] = await c.query(`SELECT GET_LOCK(${lock}, 30) AS got`);
         if (Number(got?.got) !== 1)
             throw new Error(`another revoke of ${user} has held its lock for 30 seconds`);
         try {
-            return await revokeLocked(c, user);
+            return await revokeLocked(c, user, allow);
         }
         finally {
             await c.query(`DO RELEASE_LOCK(${lock})`);
         }
     }
-    async function revokeLocked(c, user) {
+    async function revokeLocked(c, user, allow) {
         const [rows] = await c
             .query(`SELECT host, marker FROM ${TABLE} WHERE user = ?; SELECT Host AS host FROM mysql.user WHERE User = ?`, [user, user])
             .catch((err) => {
@@ -98,6 +98,9 @@ function mysqlProvider(admin, connectTimeoutMs, userHost = '%') {
             if (accounts.length)
                 throw new Error(`user ${user} was not created by ephemeral-credentials; left alone`);
             return 'absent';
+        }
+        if (allow && !allow((0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .decodeMarker */ .rH)(String(ours.marker)))) {
+            throw new _types_js__WEBPACK_IMPORTED_MODULE_4__/* .NotOwnerError */ .nb(`user ${user} belongs to another run`);
         }
         const target = account(user, String(ours.host));
         const exists = accounts.some((row) => row.host === ours.host);
@@ -212,28 +215,13 @@ END`;
             }
             return { ...(0,_credential_js__WEBPACK_IMPORTED_MODULE_5__/* .credentialFor */ .F)('mysql', { ...req, host, port }), notes };
         },
-        async marker(username) {
+        async revoke(username, allow) {
             try {
-                return await withConnection(async (c) => {
-                    const [rows] = await c
-                        .query(`SELECT marker FROM ${TABLE} WHERE user = ?`, [username])
-                        .catch((err) => {
-                        if (NO_SUCH_SCHEMA.includes(err.errno ?? 0))
-                            return [[]];
-                        throw err;
-                    });
-                    return (0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .decodeMarker */ .rH)(rows[0] ? String(rows[0].marker) : undefined);
-                });
+                return await withConnection((c) => revokeWith(c, username, allow));
             }
             catch (err) {
-                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not read MySQL user ${username} on ${where}`, err);
-            }
-        },
-        async revoke(username) {
-            try {
-                return await withConnection((c) => revokeWith(c, username));
-            }
-            catch (err) {
+                if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_4__/* .NotOwnerError */ .nb)
+                    throw err;
                 throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not revoke MySQL user ${username} on ${where}`, err);
             }
         },
@@ -300,8 +288,13 @@ function sqlTime(date) {
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   $N: () => (/* binding */ encodeMarker),
 /* harmony export */   Km: () => (/* binding */ MARKER_PREFIX),
+/* harmony export */   nb: () => (/* binding */ NotOwnerError),
 /* harmony export */   rH: () => (/* binding */ decodeMarker)
 /* harmony export */ });
+/** The caller may not revoke this user: its marker names another run. */
+class NotOwnerError extends Error {
+    name = 'NotOwnerError';
+}
 const MARKER_PREFIX = 'ephemeral-credentials:v1 ';
 /** Serialises a marker for a comment or attribute. */
 function encodeMarker(marker) {

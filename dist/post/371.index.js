@@ -111,10 +111,10 @@ function postgresProvider(admin, connectTimeoutMs) {
      * Revokers of one role (a post step and sweeps) take turns under an advisory lock; the lock is
      * per database, so revokers that connect to different databases fall back on retrying.
      */
-    async function revokeWith(client, username) {
+    async function revokeWith(client, username, allow) {
         const key = `ephemeral-credentials:${username}`;
         try {
-            return await (0,_util_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retry */ .L)(() => revokeOnce(client, username, key), {
+            return await (0,_util_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retry */ .L)(() => revokeOnce(client, username, key, allow), {
                 attempts: 4,
                 baseMs: 50,
                 maxMs: 500,
@@ -125,15 +125,18 @@ function postgresProvider(admin, connectTimeoutMs) {
             await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
         }
     }
-    async function revokeOnce(client, username, key) {
+    async function revokeOnce(client, username, key, allow) {
         const found = await client.query(`SELECT shobj_description(oid, 'pg_authid') AS marker
          FROM pg_roles, (SELECT pg_advisory_lock(hashtextextended($2, 0))) AS locked
         WHERE rolname = $1`, [username, key]);
         if (found.rowCount === 0)
             return 'absent';
-        if (!(0,_types_js__WEBPACK_IMPORTED_MODULE_3__/* .decodeMarker */ .rH)(found.rows[0].marker)) {
+        const marker = (0,_types_js__WEBPACK_IMPORTED_MODULE_3__/* .decodeMarker */ .rH)(found.rows[0].marker);
+        if (!marker) {
             throw new Error(`role "${username}" was not created by ephemeral-credentials; left alone`);
         }
+        if (allow && !allow(marker))
+            throw new _types_js__WEBPACK_IMPORTED_MODULE_3__/* .NotOwnerError */ .nb(`role "${username}" belongs to another run`);
         const role = id(username);
         // One implicit transaction: end the sessions, hand over what the user owns, drop it.
         const finish = [
@@ -181,20 +184,13 @@ function postgresProvider(admin, connectTimeoutMs) {
             }
             return (0,_credential_js__WEBPACK_IMPORTED_MODULE_4__/* .credentialFor */ .F)('postgres', { ...req, host, port, sslmode });
         },
-        async marker(username) {
+        async revoke(username, allow) {
             try {
-                const { rows } = await withClient((client) => client.query(`SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`, [username]));
-                return (0,_types_js__WEBPACK_IMPORTED_MODULE_3__/* .decodeMarker */ .rH)(rows[0]?.marker);
+                return await withClient((client) => revokeWith(client, username, allow));
             }
             catch (err) {
-                throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .withContext */ .eQ)(`Could not read PostgreSQL user ${username} on ${where}`, err);
-            }
-        },
-        async revoke(username) {
-            try {
-                return await withClient((client) => revokeWith(client, username));
-            }
-            catch (err) {
+                if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_3__/* .NotOwnerError */ .nb)
+                    throw err;
                 throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .withContext */ .eQ)(`Could not revoke PostgreSQL user ${username} on ${where}`, err);
             }
         },
@@ -249,8 +245,13 @@ function pastMarkerExpiry(text) {
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   $N: () => (/* binding */ encodeMarker),
 /* harmony export */   Km: () => (/* binding */ MARKER_PREFIX),
+/* harmony export */   nb: () => (/* binding */ NotOwnerError),
 /* harmony export */   rH: () => (/* binding */ decodeMarker)
 /* harmony export */ });
+/** The caller may not revoke this user: its marker names another run. */
+class NotOwnerError extends Error {
+    name = 'NotOwnerError';
+}
 const MARKER_PREFIX = 'ephemeral-credentials:v1 ';
 /** Serialises a marker for a comment or attribute. */
 function encodeMarker(marker) {

@@ -9,7 +9,7 @@ import type { JWTPayload } from 'jose';
 import { cliIdentity, runKey, type RunIdentity } from '../oidc/identity.js';
 import { TokenError, tokenVerifier } from '../oidc/verify.js';
 import { loadProvider } from '../providers/load.js';
-import type { CredentialProvider } from '../providers/types.js';
+import { NotOwnerError, type CredentialProvider } from '../providers/types.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
 import { errorMessage } from '../util/errors.js';
 import { makePassword, makeUsername } from '../util/names.js';
@@ -192,38 +192,33 @@ export async function startBroker(config: BrokerConfig): Promise<Broker> {
         claims
       });
     }
-    const provider = await providers.get(target.name)!;
-    const marker = await provider.marker(username).catch((err) => {
-      throw new HttpError(503, 'target_down', `could not reach ${target.name}`, {
-        event: 'failed',
-        reason: errorMessage(err),
-        lease_id: leaseId
-      });
-    });
-    if (marker) {
-      const run = runOf(claims);
-      if (!run || !sameRun(marker.run, run)) {
-        throw new HttpError(
-          403,
-          'not_your_lease',
-          'only a token of the run that made a lease may revoke it',
-          {
-            event: 'denied',
-            reason: 'token of another run',
-            lease_id: leaseId,
-            claims
-          }
-        );
+    const run = runOf(claims);
+    const denied = new HttpError(
+      403,
+      'not_your_lease',
+      'only a token of the run that made a lease may revoke it',
+      {
+        event: 'denied',
+        reason: 'token of another run',
+        lease_id: leaseId,
+        claims
       }
-      await provider.revoke(username).catch((err) => {
+    );
+    if (!run) throw denied;
+    const provider = await providers.get(target.name)!;
+    // The marker names the run that owns the user; the provider checks it under its revoke lock.
+    const result = await provider
+      .revoke(username, (marker) => sameRun(marker.run, run))
+      .catch((err) => {
+        if (err instanceof NotOwnerError) throw denied;
         throw new HttpError(503, 'target_down', `could not revoke on ${target.name}`, {
           event: 'failed',
           reason: errorMessage(err),
           lease_id: leaseId
         });
       });
+    if (result === 'revoked')
       audit({ event: 'revoked', target: target.name, lease_id: leaseId, claims });
-    }
     res.writeHead(204).end(); // revoking twice is not an error
   }
 

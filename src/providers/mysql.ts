@@ -8,6 +8,8 @@ import {
   type CredentialProvider,
   type IssueRequest,
   type IssuedCredential,
+  type Marker,
+  NotOwnerError,
   decodeMarker,
   encodeMarker
 } from './types.js';
@@ -88,19 +90,27 @@ export function mysqlProvider(
   }
 
   /** Revokes under a server-wide named lock, so two revokers (post step and sweep) take turns. */
-  async function revokeWith(c: mysql.Connection, user: string): Promise<'revoked' | 'absent'> {
+  async function revokeWith(
+    c: mysql.Connection,
+    user: string,
+    allow?: (marker: Marker) => boolean
+  ): Promise<'revoked' | 'absent'> {
     const lock = lit(`${SCHEMA}.${user}`);
     const [[got]] = await c.query<mysql.RowDataPacket[]>(`SELECT GET_LOCK(${lock}, 30) AS got`);
     if (Number(got?.got) !== 1)
       throw new Error(`another revoke of ${user} has held its lock for 30 seconds`);
     try {
-      return await revokeLocked(c, user);
+      return await revokeLocked(c, user, allow);
     } finally {
       await c.query(`DO RELEASE_LOCK(${lock})`);
     }
   }
 
-  async function revokeLocked(c: mysql.Connection, user: string): Promise<'revoked' | 'absent'> {
+  async function revokeLocked(
+    c: mysql.Connection,
+    user: string,
+    allow?: (marker: Marker) => boolean
+  ): Promise<'revoked' | 'absent'> {
     const [rows] = await c
       .query<mysql.RowDataPacket[][]>(
         `SELECT host, marker FROM ${TABLE} WHERE user = ?; SELECT Host AS host FROM mysql.user WHERE User = ?`,
@@ -116,6 +126,9 @@ export function mysqlProvider(
       if (accounts.length)
         throw new Error(`user ${user} was not created by ephemeral-credentials; left alone`);
       return 'absent';
+    }
+    if (allow && !allow(decodeMarker(String(ours.marker))!)) {
+      throw new NotOwnerError(`user ${user} belongs to another run`);
     }
     const target = account(user, String(ours.host));
     const exists = accounts.some((row) => row.host === ours.host);
@@ -238,27 +251,11 @@ END`;
       return { ...credentialFor('mysql', { ...req, host, port }), notes };
     },
 
-    async marker(username: string) {
+    async revoke(username: string, allow?: (marker: Marker) => boolean) {
       try {
-        return await withConnection(async (c) => {
-          const [rows] = await c
-            .query<mysql.RowDataPacket[]>(`SELECT marker FROM ${TABLE} WHERE user = ?`, [username])
-            .catch((err: { errno?: number }) => {
-              if (NO_SUCH_SCHEMA.includes(err.errno ?? 0))
-                return [[]] as unknown as [mysql.RowDataPacket[]];
-              throw err;
-            });
-          return decodeMarker(rows[0] ? String(rows[0].marker) : undefined);
-        });
+        return await withConnection((c) => revokeWith(c, username, allow));
       } catch (err) {
-        throw withContext(`Could not read MySQL user ${username} on ${where}`, err);
-      }
-    },
-
-    async revoke(username: string) {
-      try {
-        return await withConnection((c) => revokeWith(c, username));
-      } catch (err) {
+        if (err instanceof NotOwnerError) throw err;
         throw withContext(`Could not revoke MySQL user ${username} on ${where}`, err);
       }
     },

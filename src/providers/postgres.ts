@@ -7,6 +7,8 @@ import {
   type CredentialProvider,
   type IssueRequest,
   type IssuedCredential,
+  type Marker,
+  NotOwnerError,
   decodeMarker,
   encodeMarker,
   MARKER_PREFIX
@@ -63,10 +65,14 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
    * Revokers of one role (a post step and sweeps) take turns under an advisory lock; the lock is
    * per database, so revokers that connect to different databases fall back on retrying.
    */
-  async function revokeWith(client: pg.Client, username: string): Promise<'revoked' | 'absent'> {
+  async function revokeWith(
+    client: pg.Client,
+    username: string,
+    allow?: (marker: Marker) => boolean
+  ): Promise<'revoked' | 'absent'> {
     const key = `ephemeral-credentials:${username}`;
     try {
-      return await retry(() => revokeOnce(client, username, key), {
+      return await retry(() => revokeOnce(client, username, key, allow), {
         attempts: 4,
         baseMs: 50,
         maxMs: 500,
@@ -80,7 +86,8 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
   async function revokeOnce(
     client: pg.Client,
     username: string,
-    key: string
+    key: string,
+    allow?: (marker: Marker) => boolean
   ): Promise<'revoked' | 'absent'> {
     const found = await client.query<{ marker: string | null }>(
       `SELECT shobj_description(oid, 'pg_authid') AS marker
@@ -89,9 +96,12 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
       [username, key]
     );
     if (found.rowCount === 0) return 'absent';
-    if (!decodeMarker(found.rows[0]!.marker)) {
+    const marker = decodeMarker(found.rows[0]!.marker);
+    if (!marker) {
       throw new Error(`role "${username}" was not created by ephemeral-credentials; left alone`);
     }
+    if (allow && !allow(marker))
+      throw new NotOwnerError(`role "${username}" belongs to another run`);
     const role = id(username);
     // One implicit transaction: end the sessions, hand over what the user owns, drop it.
     const finish = [
@@ -136,24 +146,11 @@ export function postgresProvider(admin: AdminUrl, connectTimeoutMs: number): Cre
       return credentialFor('postgres', { ...req, host, port, sslmode });
     },
 
-    async marker(username: string) {
+    async revoke(username: string, allow?: (marker: Marker) => boolean) {
       try {
-        const { rows } = await withClient((client) =>
-          client.query<{ marker: string | null }>(
-            `SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1`,
-            [username]
-          )
-        );
-        return decodeMarker(rows[0]?.marker);
+        return await withClient((client) => revokeWith(client, username, allow));
       } catch (err) {
-        throw withContext(`Could not read PostgreSQL user ${username} on ${where}`, err);
-      }
-    },
-
-    async revoke(username: string) {
-      try {
-        return await withClient((client) => revokeWith(client, username));
-      } catch (err) {
+        if (err instanceof NotOwnerError) throw err;
         throw withContext(`Could not revoke PostgreSQL user ${username} on ${where}`, err);
       }
     },

@@ -44,16 +44,20 @@ export interface CredentialProvider {
   issue(req: IssueRequest): Promise<IssuedCredential>;
   /**
    * Ends the user's open sessions, then drops it. Resolves "absent" when the user is already
-   * gone (revoking twice is not an error). Refuses a user that does not carry our marker.
+   * gone (revoking twice is not an error). Refuses a user that does not carry our marker, and
+   * throws NotOwnerError when `allow` rejects the marker (a broker's check of the caller's run).
    */
-  revoke(username: string): Promise<'revoked' | 'absent'>;
-  /** The marker of a user this tool made; undefined when the user is gone or not ours. */
-  marker(username: string): Promise<Marker | undefined>;
+  revoke(username: string, allow?: (marker: Marker) => boolean): Promise<'revoked' | 'absent'>;
   /**
    * Revokes every user that carries our marker and whose expiry has passed, and returns their
    * names; with dryRun it only lists them. Safe to run from several places at once.
    */
   sweep(options: { dryRun: boolean }): Promise<string[]>;
+}
+
+/** The caller may not revoke this user: its marker names another run. */
+export class NotOwnerError extends Error {
+  override name = 'NotOwnerError';
 }
 
 export const MARKER_PREFIX = 'ephemeral-credentials:v1 ';

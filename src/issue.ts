@@ -1,9 +1,9 @@
 import { getIdToken } from './oidc/token.js';
-import { runKey } from './oidc/identity.js';
 import type { Platform, SummaryFacts } from './platform/types.js';
 import { loadProvider } from './providers/load.js';
 import type { CredentialProvider, IssuedCredential } from './providers/types.js';
 import { credentialFor } from './providers/credential.js';
+import { newUserRequest } from './providers/request.js';
 import {
   isBrokerMode,
   type AwsSettings,
@@ -14,8 +14,6 @@ import {
 import type { LeaseState } from './state.js';
 import { errorMessage, registerSecret } from './util/errors.js';
 import { formatDuration } from './util/duration.js';
-import { makePassword, makeUsername } from './util/names.js';
-import { VERSION } from './version.js';
 
 /** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
 export function maskAll(platform: Platform, secret: string): void {
@@ -86,27 +84,16 @@ async function issueDatabaseUser(
   if (token) maskAll(platform, token.token);
   const identity = platform.identity(token?.claims);
 
-  const username = makeUsername(settings.usernamePrefix, runKey(identity));
-  const password = makePassword();
-  maskAll(platform, password); // before the password exists anywhere else
-
-  const created = new Date();
-  // Whole seconds, rounded up: the credential lives at least as long as asked.
-  const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + settings.ttlSeconds) * 1000);
-  const credential = await provider.issue({
-    username,
-    password,
+  const request = newUserRequest({
+    prefix: settings.usernamePrefix,
+    run: identity,
+    ttlSeconds: settings.ttlSeconds,
     roles: settings.roles,
-    database: settings.database,
-    expiresAt,
-    marker: {
-      tool: 'ephemeral-credentials',
-      version: VERSION,
-      created: created.toISOString(),
-      expires: expiresAt.toISOString(),
-      run: identity
-    }
+    database: settings.database
   });
+  const { username, password, expiresAt } = request;
+  maskAll(platform, password); // before the password exists anywhere else
+  const credential = await provider.issue(request);
 
   try {
     maskAll(platform, credential.url);

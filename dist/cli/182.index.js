@@ -381,16 +381,14 @@ async function discoverJwksUri(issuer, timeoutMs) {
 var load = __webpack_require__(3796);
 // EXTERNAL MODULE: ./src/providers/types.ts
 var types = __webpack_require__(2695);
+// EXTERNAL MODULE: ./src/providers/request.ts + 1 modules
+var providers_request = __webpack_require__(8450);
 // EXTERNAL MODULE: ./src/util/duration.ts
 var duration = __webpack_require__(6518);
 // EXTERNAL MODULE: ./src/util/errors.ts
 var util_errors = __webpack_require__(17);
-// EXTERNAL MODULE: ./src/util/names.ts
-var names = __webpack_require__(5888);
 // EXTERNAL MODULE: ./src/util/retry.ts
 var retry = __webpack_require__(4266);
-// EXTERNAL MODULE: ./src/version.ts
-var version = __webpack_require__(311);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __webpack_require__(3024);
 ;// CONCATENATED MODULE: ./src/broker/audit.ts
@@ -458,7 +456,6 @@ function claimMismatch(bound, claims) {
 }
 
 ;// CONCATENATED MODULE: ./src/broker/server.ts
-
 
 
 
@@ -564,26 +561,17 @@ async function startBroker(config) {
             throw denied(403, 'policy_denied', `profile ${profile.name}: ${mismatch}`);
         const ttl = requestedTtl(body.ttl, profile);
         const target = config.targets.get(profile.target);
-        const username = (0,names/* makeUsername */.v4)(profile.usernamePrefix, (0,oidc_identity/* runKey */.r7)(run));
-        const password = (0,names/* makePassword */.WR)();
-        const created = new Date();
-        const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + ttl) * 1000);
+        const request = (0,providers_request/* newUserRequest */.f)({
+            prefix: profile.usernamePrefix,
+            run,
+            ttlSeconds: ttl,
+            roles: profile.roles,
+            database: profile.database ?? decodeURIComponent(target.adminUrl.url.pathname.slice(1))
+        });
+        const { username, password, expiresAt } = request;
         let credential;
         try {
-            credential = await limits.get(target.name)(async () => (await providers.get(target.name)).issue({
-                username,
-                password,
-                roles: profile.roles,
-                database: profile.database ?? decodeURIComponent(target.adminUrl.url.pathname.slice(1)),
-                expiresAt,
-                marker: {
-                    tool: 'ephemeral-credentials',
-                    version: version/* VERSION */.x,
-                    created: created.toISOString(),
-                    expires: expiresAt.toISOString(),
-                    run
-                }
-            }));
+            credential = await limits.get(target.name)(async () => (await providers.get(target.name)).issue(request));
         }
         catch (err) {
             const down = (0,retry/* isNetworkError */.T)(err) || /ECONNREFUSED|timeout|terminated/i.test((0,util_errors/* errorMessage */.gJ)(err));

@@ -208,16 +208,12 @@ const COMMAND_RUNNERS = {
 /* harmony export */ });
 /* unused harmony export maskAll */
 /* harmony import */ var _oidc_token_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(448);
-/* harmony import */ var _oidc_identity_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2319);
-/* harmony import */ var _providers_load_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3796);
-/* harmony import */ var _providers_credential_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(8261);
+/* harmony import */ var _providers_load_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3796);
+/* harmony import */ var _providers_credential_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8261);
+/* harmony import */ var _providers_request_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8450);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8750);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(17);
 /* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6518);
-/* harmony import */ var _util_names_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(5888);
-/* harmony import */ var _version_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(311);
-
-
 
 
 
@@ -253,7 +249,7 @@ async function deliver(settings, platform, d) {
     await platform.summary(d.summary);
 }
 /** Issues this job's credential: a database user (returned, for callers such as the demo), or an AWS session. */
-async function issue(settings, platform, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_6__/* .loadProvider */ .C) {
+async function issue(settings, platform, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_5__/* .loadProvider */ .C) {
     if (settings.provider === 'aws')
         return issueAwsSession(settings, platform);
     if ((0,_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .isBrokerMode */ .$q)(settings))
@@ -278,26 +274,16 @@ async function issueDatabaseUser(settings, platform, providerFor) {
     if (token)
         maskAll(platform, token.token);
     const identity = platform.identity(token?.claims);
-    const username = (0,_util_names_js__WEBPACK_IMPORTED_MODULE_5__/* .makeUsername */ .v4)(settings.usernamePrefix, (0,_oidc_identity_js__WEBPACK_IMPORTED_MODULE_1__/* .runKey */ .r7)(identity));
-    const password = (0,_util_names_js__WEBPACK_IMPORTED_MODULE_5__/* .makePassword */ .WR)();
-    maskAll(platform, password); // before the password exists anywhere else
-    const created = new Date();
-    // Whole seconds, rounded up: the credential lives at least as long as asked.
-    const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + settings.ttlSeconds) * 1000);
-    const credential = await provider.issue({
-        username,
-        password,
+    const request = (0,_providers_request_js__WEBPACK_IMPORTED_MODULE_1__/* .newUserRequest */ .f)({
+        prefix: settings.usernamePrefix,
+        run: identity,
+        ttlSeconds: settings.ttlSeconds,
         roles: settings.roles,
-        database: settings.database,
-        expiresAt,
-        marker: {
-            tool: 'ephemeral-credentials',
-            version: _version_js__WEBPACK_IMPORTED_MODULE_7__/* .VERSION */ .x,
-            created: created.toISOString(),
-            expires: expiresAt.toISOString(),
-            run: identity
-        }
+        database: settings.database
     });
+    const { username, password, expiresAt } = request;
+    maskAll(platform, password); // before the password exists anywhere else
+    const credential = await provider.issue(request);
     try {
         maskAll(platform, credential.url);
         for (const note of credential.notes ?? [])
@@ -357,7 +343,7 @@ async function issueViaBroker(settings, platform) {
     const lease = await requestLease(settings.brokerUrl, { profile: settings.profile, ttl: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_4__/* .formatDuration */ .a)(settings.ttlSeconds) }, tokens);
     maskAll(platform, lease.password);
     maskAll(platform, lease.url);
-    const credential = (0,_providers_credential_js__WEBPACK_IMPORTED_MODULE_8__/* .credentialFor */ .F)(settings.provider, {
+    const credential = (0,_providers_credential_js__WEBPACK_IMPORTED_MODULE_6__/* .credentialFor */ .F)(settings.provider, {
         host: lease.host,
         port: lease.port,
         username: lease.username,
@@ -805,6 +791,53 @@ async function loadProvider(target) {
         default:
             throw new Error(`provider "${target.provider}" is not available in this version yet`);
     }
+}
+
+
+/***/ }),
+
+/***/ 8450:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  f: () => (/* binding */ newUserRequest)
+});
+
+// EXTERNAL MODULE: ./src/oidc/identity.ts
+var identity = __nccwpck_require__(2319);
+// EXTERNAL MODULE: ./src/util/names.ts
+var names = __nccwpck_require__(5888);
+;// CONCATENATED MODULE: ./src/version.ts
+/** The version written into every marker; kept in step with package.json by a unit test. */
+const VERSION = '0.1.0';
+
+;// CONCATENATED MODULE: ./src/providers/request.ts
+
+
+
+/**
+ * A new user for a run: a name from the run's hash and a random part, a strong password, an
+ * expiry rounded up to whole seconds (it lives at least as long as asked) and the marker.
+ */
+function newUserRequest(options) {
+    const created = new Date();
+    const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + options.ttlSeconds) * 1000);
+    return {
+        username: (0,names/* makeUsername */.v4)(options.prefix, (0,identity/* runKey */.r7)(options.run)),
+        password: (0,names/* makePassword */.WR)(),
+        roles: options.roles,
+        database: options.database,
+        expiresAt,
+        marker: {
+            tool: 'ephemeral-credentials',
+            version: VERSION,
+            created: created.toISOString(),
+            expires: expiresAt.toISOString(),
+            run: options.run
+        }
+    };
 }
 
 
@@ -1358,18 +1391,6 @@ function isNetworkError(err) {
         return true;
     return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
 }
-
-
-/***/ }),
-
-/***/ 311:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   x: () => (/* binding */ VERSION)
-/* harmony export */ });
-/** The version written into every marker; kept in step with package.json by a unit test. */
-const VERSION = '0.1.0';
 
 
 /***/ }),

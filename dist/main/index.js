@@ -1,7 +1,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 2619:
+/***/ 947:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -56,8 +56,6 @@ async function getIdToken(source, audience, required, retryOptions = {}) {
     return { token, claims: (0,decode_jwt/* decodeJwt */.i)(token) };
 }
 
-// EXTERNAL MODULE: ./src/oidc/identity.ts
-var oidc_identity = __nccwpck_require__(2319);
 ;// CONCATENATED MODULE: ./src/providers/load.ts
 /**
  * Loads only the chosen provider's code (and driver): a PostgreSQL job never parses mysql2.
@@ -79,19 +77,46 @@ async function loadProvider(target) {
 
 // EXTERNAL MODULE: ./src/providers/credential.ts
 var providers_credential = __nccwpck_require__(8261);
-// EXTERNAL MODULE: ./src/settings.ts
-var src_settings = __nccwpck_require__(8750);
-// EXTERNAL MODULE: ./src/util/duration.ts
-var duration = __nccwpck_require__(6518);
+// EXTERNAL MODULE: ./src/oidc/identity.ts
+var identity = __nccwpck_require__(2319);
 // EXTERNAL MODULE: ./src/util/names.ts
 var names = __nccwpck_require__(5888);
 ;// CONCATENATED MODULE: ./src/version.ts
 /** The version written into every marker; kept in step with package.json by a unit test. */
 const VERSION = '0.1.0';
 
+;// CONCATENATED MODULE: ./src/providers/request.ts
+
+
+
+/**
+ * A new user for a run: a name from the run's hash and a random part, a strong password, an
+ * expiry rounded up to whole seconds (it lives at least as long as asked) and the marker.
+ */
+function newUserRequest(options) {
+    const created = new Date();
+    const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + options.ttlSeconds) * 1000);
+    return {
+        username: (0,names/* makeUsername */.v4)(options.prefix, (0,identity/* runKey */.r7)(options.run)),
+        password: (0,names/* makePassword */.WR)(),
+        roles: options.roles,
+        database: options.database,
+        expiresAt,
+        marker: {
+            tool: 'ephemeral-credentials',
+            version: VERSION,
+            created: created.toISOString(),
+            expires: expiresAt.toISOString(),
+            run: options.run
+        }
+    };
+}
+
+// EXTERNAL MODULE: ./src/settings.ts
+var src_settings = __nccwpck_require__(8750);
+// EXTERNAL MODULE: ./src/util/duration.ts
+var duration = __nccwpck_require__(6518);
 ;// CONCATENATED MODULE: ./src/issue.ts
-
-
 
 
 
@@ -152,26 +177,16 @@ async function issueDatabaseUser(settings, platform, providerFor) {
     if (token)
         maskAll(platform, token.token);
     const identity = platform.identity(token?.claims);
-    const username = (0,names/* makeUsername */.v4)(settings.usernamePrefix, (0,oidc_identity/* runKey */.r7)(identity));
-    const password = (0,names/* makePassword */.WR)();
-    maskAll(platform, password); // before the password exists anywhere else
-    const created = new Date();
-    // Whole seconds, rounded up: the credential lives at least as long as asked.
-    const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + settings.ttlSeconds) * 1000);
-    const credential = await provider.issue({
-        username,
-        password,
+    const request = newUserRequest({
+        prefix: settings.usernamePrefix,
+        run: identity,
+        ttlSeconds: settings.ttlSeconds,
         roles: settings.roles,
-        database: settings.database,
-        expiresAt,
-        marker: {
-            tool: 'ephemeral-credentials',
-            version: VERSION,
-            created: created.toISOString(),
-            expires: expiresAt.toISOString(),
-            run: identity
-        }
+        database: settings.database
     });
+    const { username, password, expiresAt } = request;
+    maskAll(platform, password); // before the password exists anywhere else
+    const credential = await provider.issue(request);
     try {
         maskAll(platform, credential.url);
         for (const note of credential.notes ?? [])
@@ -350,7 +365,7 @@ function decodeURIComponentSafe(text) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _issue_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2619);
+/* harmony import */ var _issue_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(947);
 /* harmony import */ var _platform_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7307);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8750);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(17);

@@ -10,11 +10,10 @@ import { cliIdentity, runKey, type RunIdentity } from '../oidc/identity.js';
 import { TokenError, tokenVerifier } from '../oidc/verify.js';
 import { loadProvider } from '../providers/load.js';
 import { NotOwnerError, type CredentialProvider } from '../providers/types.js';
+import { newUserRequest } from '../providers/request.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
 import { errorMessage } from '../util/errors.js';
-import { makePassword, makeUsername } from '../util/names.js';
 import { isNetworkError } from '../util/retry.js';
-import { VERSION } from '../version.js';
 import { auditLog, type AuditEvent } from './audit.js';
 import type { BrokerConfig, BrokerProfile } from './config.js';
 import { claimMismatch } from './policy.js';
@@ -121,27 +120,18 @@ export async function startBroker(config: BrokerConfig): Promise<Broker> {
     const ttl = requestedTtl(body.ttl, profile);
 
     const target = config.targets.get(profile.target)!;
-    const username = makeUsername(profile.usernamePrefix, runKey(run));
-    const password = makePassword();
-    const created = new Date();
-    const expiresAt = new Date(Math.ceil(created.getTime() / 1000 + ttl) * 1000);
+    const request = newUserRequest({
+      prefix: profile.usernamePrefix,
+      run,
+      ttlSeconds: ttl,
+      roles: profile.roles,
+      database: profile.database ?? decodeURIComponent(target.adminUrl.url.pathname.slice(1))
+    });
+    const { username, password, expiresAt } = request;
     let credential;
     try {
       credential = await limits.get(target.name)!(async () =>
-        (await providers.get(target.name)!).issue({
-          username,
-          password,
-          roles: profile.roles,
-          database: profile.database ?? decodeURIComponent(target.adminUrl.url.pathname.slice(1)),
-          expiresAt,
-          marker: {
-            tool: 'ephemeral-credentials',
-            version: VERSION,
-            created: created.toISOString(),
-            expires: expiresAt.toISOString(),
-            run
-          }
-        })
+        (await providers.get(target.name)!).issue(request)
       );
     } catch (err) {
       const down =

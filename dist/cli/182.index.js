@@ -574,10 +574,13 @@ async function startBroker(config) {
             credential = await limits.get(target.name)(async () => (await providers.get(target.name)).issue(request));
         }
         catch (err) {
-            const down = (0,retry/* isNetworkError */.T)(err) || /ECONNREFUSED|timeout|terminated/i.test((0,util_errors/* errorMessage */.gJ)(err));
+            // A server's error may quote the statement, and so the new password; a long-running broker
+            // does not register every password it makes, so it scrubs this one here.
+            const reason = (0,util_errors/* errorMessage */.gJ)(err).split(password).join('***');
+            const down = (0,retry/* isNetworkError */.T)(err) || /ECONNREFUSED|timeout|terminated/i.test(reason);
             throw new HttpError(down ? 503 : 500, down ? 'target_down' : 'issue_failed', `could not create a user on ${target.name}`, {
                 event: 'failed',
-                reason: (0,util_errors/* errorMessage */.gJ)(err),
+                reason,
                 profile: profile.name,
                 target: target.name,
                 claims

@@ -134,15 +134,17 @@ export async function startBroker(config: BrokerConfig): Promise<Broker> {
         (await providers.get(target.name)!).issue(request)
       );
     } catch (err) {
-      const down =
-        isNetworkError(err) || /ECONNREFUSED|timeout|terminated/i.test(errorMessage(err));
+      // A server's error may quote the statement, and so the new password; a long-running broker
+      // does not register every password it makes, so it scrubs this one here.
+      const reason = errorMessage(err).split(password).join('***');
+      const down = isNetworkError(err) || /ECONNREFUSED|timeout|terminated/i.test(reason);
       throw new HttpError(
         down ? 503 : 500,
         down ? 'target_down' : 'issue_failed',
         `could not create a user on ${target.name}`,
         {
           event: 'failed',
-          reason: errorMessage(err),
+          reason,
           profile: profile.name,
           target: target.name,
           claims

@@ -181,7 +181,7 @@ const COMMAND_RUNNERS = {
         if (!platform.input('config'))
             throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('serve needs --config FILE');
         const { loadBrokerConfig } = await Promise.all(/* import() */[__nccwpck_require__.e(243), __nccwpck_require__.e(175)]).then(__nccwpck_require__.bind(__nccwpck_require__, 2175));
-        const { startBroker } = await __nccwpck_require__.e(/* import() */ 182).then(__nccwpck_require__.bind(__nccwpck_require__, 2182));
+        const { startBroker } = await __nccwpck_require__.e(/* import() */ 964).then(__nccwpck_require__.bind(__nccwpck_require__, 9964));
         const broker = await startBroker(loadBrokerConfig(platform.input('config')));
         process.stderr.write(`ephemeral-credentials broker listening on ${broker.url}\n`);
         // Finish the requests in flight, then stop: what a rolling update or Ctrl-C expects.

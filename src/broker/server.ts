@@ -14,21 +14,10 @@ import { newUserRequest } from '../providers/request.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
 import { errorMessage } from '../util/errors.js';
 import { isNetworkError } from '../util/retry.js';
-import { auditLog, type AuditEvent } from './audit.js';
+import { auditLog } from './audit.js';
 import type { BrokerConfig, BrokerProfile } from './config.js';
 import { claimMismatch } from './policy.js';
-
-/** An answer other than success: status, a stable code and a message safe to show the caller. */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly audit?: AuditEvent
-  ) {
-    super(message);
-  }
-}
+import { HttpError, limiter, readJson, safeDecode, send } from './http.js';
 
 /** A running broker. */
 export interface Broker {
@@ -49,24 +38,6 @@ export function runOf(claims: JWTPayload): RunIdentity | undefined {
 
 function sameRun(a: RunIdentity, b: RunIdentity): boolean {
   return a.platform === b.platform && runKey(a) === runKey(b);
-}
-
-/** A cap on concurrent work: callers beyond it wait their turn. */
-function limiter(max: number) {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    // A freed slot passes straight to the next waiter, so no newcomer can slip in between.
-    if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running++;
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
-    }
-  };
 }
 
 /** Starts the broker of a validated config. */
@@ -281,52 +252,5 @@ function requestedTtl(value: unknown, profile: BrokerProfile): number {
     return Math.min(parseDuration('ttl', value, 12 * 3600), profile.maxTtlSeconds);
   } catch (err) {
     throw new HttpError(400, 'bad_request', (err as Error).message);
-  }
-}
-
-async function readJson(req: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
-  if (Number(req.headers['content-length'] ?? 0) > maxBytes) {
-    throw new HttpError(413, 'too_large', `the body is larger than ${maxBytes} bytes`, {
-      event: 'denied',
-      reason: 'body too large'
-    });
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      throw new HttpError(413, 'too_large', `the body is larger than ${maxBytes} bytes`, {
-        event: 'denied',
-        reason: 'body too large'
-      });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    if (body && typeof body === 'object' && !Array.isArray(body))
-      return body as Record<string, unknown>;
-  } catch {
-    // answered below
-  }
-  throw new HttpError(
-    400,
-    'bad_request',
-    'the body must be a JSON object such as {"profile": "app-readonly"}'
-  );
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res
-    .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-    .end(JSON.stringify(body));
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
   }
 }

@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseBrokerConfig } from '../../src/broker/config.js';
+import { startBroker } from '../../src/broker/server.js';
 import { startLocalIssuer, type LocalIssuer } from '../../src/demo/issuer.js';
 import {
   mysqlClient,
@@ -31,7 +33,8 @@ beforeAll(async () => {
     repository: 'acme/app',
     repository_id: '99',
     run_id: '5',
-    run_attempt: '1'
+    run_attempt: '1',
+    sub: 'repo:acme/app:ref:refs/heads/main' // a broker requires a subject, as GitHub's tokens have
   });
 }, 60_000);
 afterAll(async () => {
@@ -117,5 +120,50 @@ describe('provider mysql', () => {
     expect(await userExists(username)).toBe(false);
     const swept = await cli('sweep', '--provider', 'mysql', '--dry-run');
     expect(swept.stdout).toMatch(/expired user\(s\) would revoke on 127\.0\.0\.1:\d+/);
+  });
+
+  test('a broker with a MySQL target issues and, for the same run only, revokes', async () => {
+    const audience = 'https://creds.example.com';
+    const config = parseBrokerConfig(
+      {
+        issuers: [{ issuer: issuer.issuer, audiences: [audience] }],
+        targets: { 'app-db': { provider: 'mysql', admin_url_env: 'APP_DB_ADMIN_URL' } },
+        profiles: {
+          reader: { target: 'app-db', roles: ['app_read'], bound_claims: { repository_id: '99' } }
+        },
+        listen: { host: '127.0.0.1', port: 0 },
+        sweep_interval: '1h',
+        audit_log: join(mkdtempSync(join(tmpdir(), 'ec-audit-')), 'audit.log')
+      },
+      { APP_DB_ADMIN_URL: adminUrl }
+    );
+    const broker = await startBroker(config);
+    try {
+      const call = async (method: string, path: string, token: string, body?: unknown) =>
+        fetch(`${broker.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          ...(body ? { body: JSON.stringify(body) } : {})
+        });
+      const created = await call('POST', '/v1/credentials', await issuer.mint(audience), {
+        profile: 'reader',
+        ttl: '5m'
+      });
+      expect(created.status).toBe(201);
+      const lease = (await created.json()) as Record<string, string>;
+      expect(lease.url).toMatch(/^mysql:\/\//);
+      const [row] = await mysqlQuery(lease.url!, 'SELECT CURRENT_ROLE() AS role');
+      expect(row!.role).toBe(/mariadb/i.test(db.version) ? 'app_read' : '`app_read`@`%`');
+
+      const path = `/v1/credentials/${encodeURIComponent(lease.lease_id!)}`;
+      expect(
+        (await call('DELETE', path, await issuer.mint(audience, { run_id: '6' }))).status
+      ).toBe(403);
+      expect(await userExists(lease.username!)).toBe(true);
+      expect((await call('DELETE', path, await issuer.mint(audience))).status).toBe(204);
+      expect(await userExists(lease.username!)).toBe(false);
+    } finally {
+      await broker.close();
+    }
   });
 });

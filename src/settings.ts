@@ -77,7 +77,6 @@ const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 const PROVIDERS: readonly ProviderName[] = ['postgres', 'mysql', 'aws'];
-const BUILT: readonly ProviderName[] = ['postgres', 'mysql', 'aws'];
 const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const POLICY_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]{1,512}$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
@@ -230,17 +229,12 @@ export function readTarget(get: InputReader, provider = readProvider(get('provid
   };
 }
 
-/** Checks the provider name and that this version can serve it. */
+/** Checks the provider name. */
 export function readProvider(text: string): ProviderName {
   const provider = text.trim().toLowerCase() as ProviderName;
   if (!text) throw new InputError(`provider is required; use one of ${PROVIDERS.join(', ')}`);
   if (!PROVIDERS.includes(provider)) {
     throw new InputError(`provider "${text}" is not known; use one of ${PROVIDERS.join(', ')}`);
-  }
-  if (!BUILT.includes(provider)) {
-    throw new InputError(
-      `provider "${provider}" is not available in this version yet; use ${BUILT.join(', ')}`
-    );
   }
   return provider;
 }

@@ -779,18 +779,12 @@ function credentialFor(provider, login) {
  * Loads only the chosen provider's code (and driver): a PostgreSQL job never parses mysql2.
  */
 async function loadProvider(target) {
-    switch (target.provider) {
-        case 'postgres': {
-            const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(371)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4371));
-            return postgresProvider(target.adminUrl, target.connectTimeoutMs);
-        }
-        case 'mysql': {
-            const { mysqlProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(588), __nccwpck_require__.e(0)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1000));
-            return mysqlProvider(target.adminUrl, target.connectTimeoutMs, target.userHost);
-        }
-        default:
-            throw new Error(`provider "${target.provider}" is not available in this version yet`);
+    if (target.provider === 'mysql') {
+        const { mysqlProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(588), __nccwpck_require__.e(0)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1000));
+        return mysqlProvider(target.adminUrl, target.connectTimeoutMs, target.userHost);
     }
+    const { postgresProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(849), __nccwpck_require__.e(371)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4371));
+    return postgresProvider(target.adminUrl, target.connectTimeoutMs);
 }
 
 
@@ -976,7 +970,6 @@ const ENV_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Quoting would make any name safe; the narrow form catches typos and pasted quotes early.
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/;
 const PROVIDERS = ['postgres', 'mysql', 'aws'];
-const BUILT = ['postgres', 'mysql', 'aws'];
 const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const POLICY_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]{1,512}$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
@@ -1116,16 +1109,13 @@ function readTarget(get, provider = readProvider(get('provider'))) {
         connectTimeoutMs: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDuration */ .E)('connect-timeout', get('connect-timeout') || '10s', 300) * 1000
     };
 }
-/** Checks the provider name and that this version can serve it. */
+/** Checks the provider name. */
 function readProvider(text) {
     const provider = text.trim().toLowerCase();
     if (!text)
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider is required; use one of ${PROVIDERS.join(', ')}`);
     if (!PROVIDERS.includes(provider)) {
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider "${text}" is not known; use one of ${PROVIDERS.join(', ')}`);
-    }
-    if (!BUILT.includes(provider)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(`provider "${provider}" is not available in this version yet; use ${BUILT.join(', ')}`);
     }
     return provider;
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importJWK, exportSPKI, SignJWT, type JWK } from 'jose';
@@ -244,6 +245,43 @@ describe('the broker', () => {
     expect(new Set(statuses)).toEqual(new Set([204]));
     expect(await jobUsers()).toBe(before);
   }, 120_000);
+
+  test('closing finishes a request in flight and then refuses new ones', async () => {
+    const closing = await startBroker(
+      parseBrokerConfig(config({ sweep_interval: '1h' }), { APP_DB_ADMIN_URL: db.adminUrl })
+    );
+    const token = await issuer.mint(audience);
+    const { port } = new URL(closing.url);
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/v1/credentials',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        }
+      );
+      req.on('error', reject);
+      req.write('{"profile": ');
+      // The request is in flight (headers in, body half sent) when the broker is told to stop.
+      setTimeout(() => {
+        closed = closing.close();
+        setTimeout(() => req.end('"app-readonly"}'), 100);
+      }, 100);
+    });
+    let closed: Promise<void> | undefined;
+    const { status, body } = await answer;
+    expect(status).toBe(201);
+    await closed;
+    await expect(fetch(`${closing.url}/healthz`)).rejects.toThrow();
+    await del(await issuer.mint(audience), (JSON.parse(body) as { lease_id: string }).lease_id);
+  });
 
   test('audit lines record the decisions with their claims and never a secret', async () => {
     const response = await post(await issuer.mint(audience), { profile: 'app-readonly' });

@@ -12,18 +12,10 @@ import {
   type Settings
 } from './settings.js';
 import type { LeaseState } from './state.js';
-import { errorMessage, registerSecret } from './util/errors.js';
+import { errorMessage } from './util/errors.js';
+import { freshTokens, maskAll } from './platform/secrets.js';
 import { formatDuration } from './util/duration.js';
-
-/** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
-export function maskAll(platform: Platform, secret: string): void {
-  const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
-  for (const form of forms) {
-    if (!form.trim()) continue;
-    platform.mask(form);
-    registerSecret(form);
-  }
-}
+import { percentDecoded } from './util/text.js';
 
 /** What a job receives, in the order it must be handed over. */
 interface Delivery {
@@ -74,7 +66,7 @@ async function issueDatabaseUser(
 ): Promise<IssuedCredential> {
   // GitHub masks secrets.* itself, but an admin URL assembled in the workflow may not be.
   const adminPassword = settings.adminUrl.url.password;
-  if (adminPassword) maskAll(platform, decodeURIComponentSafe(adminPassword));
+  if (adminPassword) maskAll(platform, percentDecoded(adminPassword));
   // Direct mode needs no token; when the job has one, its claims make a better audit marker.
   // The provider's driver loads while the token request is on the wire.
   const [token, provider] = await Promise.all([
@@ -134,15 +126,6 @@ async function issueDatabaseUser(
     });
     throw err;
   }
-}
-
-/** Fetches a fresh OIDC token for each request to a broker or STS, masked before use. */
-function freshTokens(platform: Platform, audience: string): () => Promise<string> {
-  return async () => {
-    const { token } = (await getIdToken(platform.tokens, audience, true))!;
-    maskAll(platform, token);
-    return token;
-  };
 }
 
 /**
@@ -224,14 +207,11 @@ async function issueAwsSession(settings: AwsSettings, platform: Platform): Promi
       `ttl ${formatDuration(settings.ttlSeconds)} is shorter than STS allows; the session lasts ${formatDuration(STS_MIN_SECONDS)}`
     );
   }
-  let unused: string | undefined = first!.token;
-  const session = await assumeRole(settings, sessionName, async () => {
-    // The first attempt uses the token already in hand; every retry asks for a fresh one.
-    const token = unused ?? (await getIdToken(platform.tokens, settings.audience, true))!.token;
-    unused = undefined;
-    maskAll(platform, token);
-    return token;
-  });
+  const session = await assumeRole(
+    settings,
+    sessionName,
+    freshTokens(platform, settings.audience, first!.token)
+  );
   for (const secret of [session.accessKeyId, session.secretAccessKey, session.sessionToken])
     maskAll(platform, secret);
   if (settings.maskAccountId) maskAll(platform, session.accountId); // the same, unless STS differs
@@ -267,12 +247,4 @@ async function issueAwsSession(settings: AwsSettings, platform: Platform): Promi
     summary: { who: sessionName, grants: [role], where: `AWS ${settings.region}`, expiresAt }
   });
   return undefined;
-}
-
-function decodeURIComponentSafe(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }

@@ -3,7 +3,7 @@ import { loadProvider } from './providers/load.js';
 import type { CredentialProvider } from './providers/types.js';
 import { readBoolean, readTarget, type Target } from './settings.js';
 import { errorMessage } from './util/errors.js';
-import { getIdToken } from './oidc/token.js';
+import { freshTokens } from './platform/secrets.js';
 import type { LeaseState } from './state.js';
 
 // Who ends a credential that the post step could not revoke.
@@ -43,11 +43,7 @@ async function revokeViaBroker(
 ): Promise<'revoked'> {
   const { revokeLease } = await import('./broker/client.js');
   const audience = platform.input('audience') || broker;
-  await revokeLease(broker, state.leaseId, async () => {
-    const { token } = (await getIdToken(platform.tokens, audience, true))!;
-    platform.mask(token);
-    return token;
-  });
+  await revokeLease(broker, state.leaseId, freshTokens(platform, audience));
   platform.info(`Revoked ${state.provider} user ${state.username} through ${state.target}`);
   await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
   return 'revoked';

@@ -1,6 +1,7 @@
 import { InputError, registerSecret } from './util/errors.js';
 import { parseDuration } from './util/duration.js';
 import { NAME_SUFFIX_LENGTH } from './util/names.js';
+import { percentDecoded } from './util/text.js';
 
 /** The databases we create users in. */
 export type DbProvider = 'postgres' | 'mysql';
@@ -108,7 +109,7 @@ export function readSettings(get: InputReader): Settings {
   }
   if (provider === 'aws') return { ...common, ...readAws(get) };
   const target = readTarget(get, provider);
-  const database = get('database') || decodeOr(target.adminUrl.url.pathname.slice(1));
+  const database = get('database') || percentDecoded(target.adminUrl.url.pathname.slice(1));
   if (!database) throw new InputError('database is not set and the admin-url names none');
   checkSqlName('database', database);
   return {
@@ -254,7 +255,7 @@ export function parseAdminUrl(provider: ProviderName, text: string): AdminUrl {
   }
   if (url.password) {
     registerSecret(url.password); // as written, e.g. "a&b%40c"
-    registerSecret(decodeOr(url.password));
+    registerSecret(percentDecoded(url.password));
   }
   const shown = new URL(url.href);
   if (shown.password) shown.password = '***';
@@ -285,13 +286,6 @@ export function parseAdminUrl(provider: ProviderName, text: string): AdminUrl {
 }
 
 // The driver takes a % that starts no escape literally, so must we.
-function decodeOr(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
 
 function splitList(text: string): string[] {
   return text

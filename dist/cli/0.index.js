@@ -13,8 +13,10 @@ export const modules = {
 /* harmony import */ var mysql2_promise__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7588);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(17);
 /* harmony import */ var _util_retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(4266);
-/* harmony import */ var _credential_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(8261);
-/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(2695);
+/* harmony import */ var _util_text_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(9997);
+/* harmony import */ var _credential_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(8261);
+/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(2695);
+
 
 
 
@@ -38,8 +40,8 @@ function mysqlProvider(admin, connectTimeoutMs, userHost = '%') {
         const connection = await (0,_util_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .retry */ .L)(() => mysql2_promise__WEBPACK_IMPORTED_MODULE_1__.createConnection({
             host,
             port,
-            user: decodeURIComponent(admin.url.username),
-            password: decodeURIComponent(admin.url.password),
+            user: (0,_util_text_js__WEBPACK_IMPORTED_MODULE_4__/* .percentDecoded */ .o)(admin.url.username),
+            password: (0,_util_text_js__WEBPACK_IMPORTED_MODULE_4__/* .percentDecoded */ .o)(admin.url.password),
             connectTimeout: connectTimeoutMs,
             // Several of our own statements go in one round trip; every value in them is escaped.
             multipleStatements: true,
@@ -93,14 +95,14 @@ function mysqlProvider(admin, connectTimeoutMs, userHost = '%') {
             return [[[], []]];
         });
         const [booked, accounts] = [rows[0] ?? [], rows[1] ?? []];
-        const ours = booked.find((row) => (0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .decodeMarker */ .rH)(String(row.marker)));
+        const ours = booked.find((row) => (0,_types_js__WEBPACK_IMPORTED_MODULE_5__/* .decodeMarker */ .rH)(String(row.marker)));
         if (!ours) {
             if (accounts.length)
                 throw new Error(`user ${user} was not created by ephemeral-credentials; left alone`);
             return 'absent';
         }
-        if (allow && !allow((0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .decodeMarker */ .rH)(String(ours.marker)))) {
-            throw new _types_js__WEBPACK_IMPORTED_MODULE_4__/* .NotOwnerError */ .nb(`user ${user} belongs to another run`);
+        if (allow && !allow((0,_types_js__WEBPACK_IMPORTED_MODULE_5__/* .decodeMarker */ .rH)(String(ours.marker)))) {
+            throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .NotOwnerError */ .nb(`user ${user} belongs to another run`);
         }
         const target = account(user, String(ours.host));
         const exists = accounts.some((row) => row.host === ours.host);
@@ -184,7 +186,7 @@ END`;
                         `CREATE TABLE IF NOT EXISTS ${TABLE} (user VARCHAR(80) NOT NULL, host VARCHAR(255) NOT NULL,
                expires_at DATETIME NOT NULL, marker TEXT NOT NULL, PRIMARY KEY (user, host))`,
                         // Booked before it exists: if we die half-way, sweep still finds it.
-                        `INSERT INTO ${TABLE} (user, host, expires_at, marker) VALUES (${lit(req.username)}, ${lit(userHost)}, ${lit(sqlTime(req.expiresAt))}, ${lit((0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .encodeMarker */ .$N)(req.marker))})`,
+                        `INSERT INTO ${TABLE} (user, host, expires_at, marker) VALUES (${lit(req.username)}, ${lit(userHost)}, ${lit(sqlTime(req.expiresAt))}, ${lit((0,_types_js__WEBPACK_IMPORTED_MODULE_5__/* .encodeMarker */ .$N)(req.marker))})`,
                         `CREATE USER ${target} IDENTIFIED BY ${lit(req.password)}`,
                         ...(req.roles.length ? [`GRANT ${roles} TO ${target}`] : []),
                         ...(req.roles.length && !server.mariadb ? [`SET DEFAULT ROLE ALL TO ${target}`] : [])
@@ -213,14 +215,14 @@ END`;
             catch (err) {
                 throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not create MySQL user on ${where}`, err);
             }
-            return { ...(0,_credential_js__WEBPACK_IMPORTED_MODULE_5__/* .credentialFor */ .F)('mysql', { ...req, host, port }), notes };
+            return { ...(0,_credential_js__WEBPACK_IMPORTED_MODULE_6__/* .credentialFor */ .F)('mysql', { ...req, host, port }), notes };
         },
         async revoke(username, allow) {
             try {
                 return await withConnection((c) => revokeWith(c, username, allow));
             }
             catch (err) {
-                if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_4__/* .NotOwnerError */ .nb)
+                if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_5__/* .NotOwnerError */ .nb)
                     throw err;
                 throw (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .withContext */ .eQ)(`Could not revoke MySQL user ${username} on ${where}`, err);
             }
@@ -236,7 +238,7 @@ END`;
                         throw err;
                     });
                     const expired = rows
-                        .filter((row) => (0,_types_js__WEBPACK_IMPORTED_MODULE_4__/* .decodeMarker */ .rH)(String(row.marker)))
+                        .filter((row) => (0,_types_js__WEBPACK_IMPORTED_MODULE_5__/* .decodeMarker */ .rH)(String(row.marker)))
                         .map((row) => String(row.user));
                     if (dryRun)
                         return expired;

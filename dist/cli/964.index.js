@@ -526,17 +526,11 @@ function send(res, status, body) {
         .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
         .end(JSON.stringify(body));
 }
-/** Decodes a path segment, keeping it as sent when it is not valid percent-encoding. */
-function safeDecode(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
-}
 
+// EXTERNAL MODULE: ./src/util/text.ts
+var util_text = __webpack_require__(9997);
 ;// CONCATENATED MODULE: ./src/broker/server.ts
+
 
 
 
@@ -614,7 +608,7 @@ async function startBroker(config) {
             run,
             ttlSeconds: ttl,
             roles: profile.roles,
-            database: profile.database ?? decodeURIComponent(target.adminUrl.url.pathname.slice(1))
+            database: profile.database ?? (0,util_text/* percentDecoded */.o)(target.adminUrl.url.pathname.slice(1))
         });
         const { username, password, expiresAt } = request;
         let credential;
@@ -701,7 +695,7 @@ async function startBroker(config) {
         else if (req.method === 'POST' && path === '/v1/credentials')
             work = create(req, res);
         else if (req.method === 'DELETE' && lease)
-            work = remove(req, res, safeDecode(lease[1]));
+            work = remove(req, res, (0,util_text/* percentDecoded */.o)(lease[1]));
         else
             work = Promise.reject(new HttpError(404, 'not_found', 'no such route'));
         work.catch((err) => {

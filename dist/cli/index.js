@@ -206,14 +206,15 @@ const COMMAND_RUNNERS = {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   s: () => (/* binding */ issue)
 /* harmony export */ });
-/* unused harmony export maskAll */
 /* harmony import */ var _oidc_token_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(448);
-/* harmony import */ var _providers_load_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3796);
-/* harmony import */ var _providers_credential_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8261);
+/* harmony import */ var _providers_load_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3796);
+/* harmony import */ var _providers_credential_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(8261);
 /* harmony import */ var _providers_request_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8450);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8750);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(17);
-/* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6518);
+/* harmony import */ var _platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9002);
+/* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6518);
+/* harmony import */ var _util_text_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(9997);
 
 
 
@@ -221,16 +222,8 @@ const COMMAND_RUNNERS = {
 
 
 
-/** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
-function maskAll(platform, secret) {
-    const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
-    for (const form of forms) {
-        if (!form.trim())
-            continue;
-        platform.mask(form);
-        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .registerSecret */ .cl)(form);
-    }
-}
+
+
 /**
  * Hands a credential to the job, after its secrets were masked: state first (so the post step
  * can clean up whatever follows), then outputs, variables, the log line and the summary.
@@ -249,7 +242,7 @@ async function deliver(settings, platform, d) {
     await platform.summary(d.summary);
 }
 /** Issues this job's credential: a database user (returned, for callers such as the demo), or an AWS session. */
-async function issue(settings, platform, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_5__/* .loadProvider */ .C) {
+async function issue(settings, platform, providerFor = _providers_load_js__WEBPACK_IMPORTED_MODULE_6__/* .loadProvider */ .C) {
     if (settings.provider === 'aws')
         return issueAwsSession(settings, platform);
     if ((0,_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .isBrokerMode */ .$q)(settings))
@@ -264,7 +257,7 @@ async function issueDatabaseUser(settings, platform, providerFor) {
     // GitHub masks secrets.* itself, but an admin URL assembled in the workflow may not be.
     const adminPassword = settings.adminUrl.url.password;
     if (adminPassword)
-        maskAll(platform, decodeURIComponentSafe(adminPassword));
+        (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, (0,_util_text_js__WEBPACK_IMPORTED_MODULE_7__/* .percentDecoded */ .o)(adminPassword));
     // Direct mode needs no token; when the job has one, its claims make a better audit marker.
     // The provider's driver loads while the token request is on the wire.
     const [token, provider] = await Promise.all([
@@ -272,7 +265,7 @@ async function issueDatabaseUser(settings, platform, providerFor) {
         providerFor(settings)
     ]);
     if (token)
-        maskAll(platform, token.token);
+        (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, token.token);
     const identity = platform.identity(token?.claims);
     const request = (0,_providers_request_js__WEBPACK_IMPORTED_MODULE_1__/* .newUserRequest */ .f)({
         prefix: settings.usernamePrefix,
@@ -282,10 +275,10 @@ async function issueDatabaseUser(settings, platform, providerFor) {
         database: settings.database
     });
     const { username, password, expiresAt } = request;
-    maskAll(platform, password); // before the password exists anywhere else
+    (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, password); // before the password exists anywhere else
     const credential = await provider.issue(request);
     try {
-        maskAll(platform, credential.url);
+        (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, credential.url);
         for (const note of credential.notes ?? [])
             platform.warning(note);
         const target = `${credential.host}:${credential.port}/${credential.database}`;
@@ -306,7 +299,7 @@ async function issueDatabaseUser(settings, platform, providerFor) {
             },
             env: credential.env,
             message: `Created ${settings.provider} user ${username} on ${target}` +
-                ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,_util_duration_js__WEBPACK_IMPORTED_MODULE_4__/* .formatDuration */ .a)(settings.ttlSeconds)}` +
+                ` (roles: ${settings.roles.join(', ') || 'none'}), valid for ${(0,_util_duration_js__WEBPACK_IMPORTED_MODULE_5__/* .formatDuration */ .a)(settings.ttlSeconds)}` +
                 ` until ${expiresAt.toISOString()}`,
             summary: {
                 who: username,
@@ -325,25 +318,17 @@ async function issueDatabaseUser(settings, platform, providerFor) {
         throw err;
     }
 }
-/** Fetches a fresh OIDC token for each request to a broker or STS, masked before use. */
-function freshTokens(platform, audience) {
-    return async () => {
-        const { token } = (await (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_0__/* .getIdToken */ .p)(platform.tokens, audience, true));
-        maskAll(platform, token);
-        return token;
-    };
-}
 /**
  * Sends the job's OIDC token to a broker, which checks it against the profile and creates the
  * user; the job never holds an admin secret. A failure after the broker answered revokes again.
  */
 async function issueViaBroker(settings, platform) {
     const { requestLease, revokeLease } = await __nccwpck_require__.e(/* import() */ 198).then(__nccwpck_require__.bind(__nccwpck_require__, 9198));
-    const tokens = freshTokens(platform, settings.audience);
-    const lease = await requestLease(settings.brokerUrl, { profile: settings.profile, ttl: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_4__/* .formatDuration */ .a)(settings.ttlSeconds) }, tokens);
-    maskAll(platform, lease.password);
-    maskAll(platform, lease.url);
-    const credential = (0,_providers_credential_js__WEBPACK_IMPORTED_MODULE_6__/* .credentialFor */ .F)(settings.provider, {
+    const tokens = (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .freshTokens */ .t)(platform, settings.audience);
+    const lease = await requestLease(settings.brokerUrl, { profile: settings.profile, ttl: (0,_util_duration_js__WEBPACK_IMPORTED_MODULE_5__/* .formatDuration */ .a)(settings.ttlSeconds) }, tokens);
+    (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, lease.password);
+    (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, lease.url);
+    const credential = (0,_providers_credential_js__WEBPACK_IMPORTED_MODULE_8__/* .credentialFor */ .F)(settings.provider, {
         host: lease.host,
         port: lease.port,
         username: lease.username,
@@ -392,28 +377,21 @@ async function issueViaBroker(settings, platform) {
 async function issueAwsSession(settings, platform) {
     // The account is in the role ARN already: masked before any error could print that ARN.
     if (settings.maskAccountId)
-        maskAll(platform, settings.roleArn.split(':')[4]);
+        (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, settings.roleArn.split(':')[4]);
     const { assumeRole, makeSessionName, STS_MIN_SECONDS } = await Promise.all(/* import() */[__nccwpck_require__.e(695), __nccwpck_require__.e(426)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5426));
     // The first token proves the job may have one (else: which permission to add) and names the run.
     const first = await (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_0__/* .getIdToken */ .p)(platform.tokens, settings.audience, true);
-    maskAll(platform, first.token);
+    (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, first.token);
     const identity = platform.identity(first.claims);
     const sessionName = settings.sessionName ?? makeSessionName(settings.usernamePrefix, identity);
     if (settings.ttlSeconds < STS_MIN_SECONDS) {
-        platform.notice(`ttl ${(0,_util_duration_js__WEBPACK_IMPORTED_MODULE_4__/* .formatDuration */ .a)(settings.ttlSeconds)} is shorter than STS allows; the session lasts ${(0,_util_duration_js__WEBPACK_IMPORTED_MODULE_4__/* .formatDuration */ .a)(STS_MIN_SECONDS)}`);
+        platform.notice(`ttl ${(0,_util_duration_js__WEBPACK_IMPORTED_MODULE_5__/* .formatDuration */ .a)(settings.ttlSeconds)} is shorter than STS allows; the session lasts ${(0,_util_duration_js__WEBPACK_IMPORTED_MODULE_5__/* .formatDuration */ .a)(STS_MIN_SECONDS)}`);
     }
-    let unused = first.token;
-    const session = await assumeRole(settings, sessionName, async () => {
-        // The first attempt uses the token already in hand; every retry asks for a fresh one.
-        const token = unused ?? (await (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_0__/* .getIdToken */ .p)(platform.tokens, settings.audience, true)).token;
-        unused = undefined;
-        maskAll(platform, token);
-        return token;
-    });
+    const session = await assumeRole(settings, sessionName, (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .freshTokens */ .t)(platform, settings.audience, first.token));
     for (const secret of [session.accessKeyId, session.secretAccessKey, session.sessionToken])
-        maskAll(platform, secret);
+        (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, secret);
     if (settings.maskAccountId)
-        maskAll(platform, session.accountId); // the same, unless STS differs
+        (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_4__/* .maskAll */ .g)(platform, session.accountId); // the same, unless STS differs
     const expiresAt = session.expiresAt.toISOString();
     const role = settings.maskAccountId
         ? settings.roleArn.replace(session.accountId, '***')
@@ -445,14 +423,6 @@ async function issueAwsSession(settings, platform) {
         summary: { who: sessionName, grants: [role], where: `AWS ${settings.region}`, expiresAt }
     });
     return undefined;
-}
-function decodeURIComponentSafe(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
 }
 
 
@@ -720,6 +690,44 @@ function cliPlatform(flags, env = process.env, log = (line) => process.stderr.wr
 
 /***/ }),
 
+/***/ 9002:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   g: () => (/* binding */ maskAll),
+/* harmony export */   t: () => (/* binding */ freshTokens)
+/* harmony export */ });
+/* harmony import */ var _oidc_token_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(448);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(17);
+
+
+/** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
+function maskAll(platform, secret) {
+    const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
+    for (const form of forms) {
+        if (!form.trim())
+            continue;
+        platform.mask(form);
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .registerSecret */ .cl)(form);
+    }
+}
+/**
+ * A fresh OIDC token for each request to a broker or STS, masked before use; `first`, a token
+ * already in hand, serves the first request.
+ */
+function freshTokens(platform, audience, first) {
+    let unused = first;
+    return async () => {
+        const token = unused ?? (await (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_0__/* .getIdToken */ .p)(platform.tokens, audience, true)).token;
+        unused = undefined;
+        maskAll(platform, token);
+        return token;
+    };
+}
+
+
+/***/ }),
+
 /***/ 8261:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -848,7 +856,7 @@ function newUserRequest(options) {
 /* harmony import */ var _providers_load_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3796);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8750);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(17);
-/* harmony import */ var _oidc_token_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(448);
+/* harmony import */ var _platform_secrets_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9002);
 
 
 
@@ -877,11 +885,7 @@ async function revoke(state, platform, providerFor = _providers_load_js__WEBPACK
 async function revokeViaBroker(state, broker, platform) {
     const { revokeLease } = await __nccwpck_require__.e(/* import() */ 198).then(__nccwpck_require__.bind(__nccwpck_require__, 9198));
     const audience = platform.input('audience') || broker;
-    await revokeLease(broker, state.leaseId, async () => {
-        const { token } = (await (0,_oidc_token_js__WEBPACK_IMPORTED_MODULE_2__/* .getIdToken */ .p)(platform.tokens, audience, true));
-        platform.mask(token);
-        return token;
-    });
+    await revokeLease(broker, state.leaseId, (0,_platform_secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .freshTokens */ .t)(platform, audience));
     platform.info(`Revoked ${state.provider} user ${state.username} through ${state.target}`);
     await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
     return 'revoked';
@@ -954,6 +958,8 @@ async function revokeAtJobEnd(platform, providerFor = loadProvider) {
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
 /* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6518);
 /* harmony import */ var _util_names_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5888);
+/* harmony import */ var _util_text_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9997);
+
 
 
 
@@ -999,7 +1005,7 @@ function readSettings(get) {
     if (provider === 'aws')
         return { ...common, ...readAws(get) };
     const target = readTarget(get, provider);
-    const database = get('database') || decodeOr(target.adminUrl.url.pathname.slice(1));
+    const database = get('database') || (0,_util_text_js__WEBPACK_IMPORTED_MODULE_3__/* .percentDecoded */ .o)(target.adminUrl.url.pathname.slice(1));
     if (!database)
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('database is not set and the admin-url names none');
     checkSqlName('database', database);
@@ -1134,7 +1140,7 @@ function parseAdminUrl(provider, text) {
     }
     if (url.password) {
         (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(url.password); // as written, e.g. "a&b%40c"
-        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(decodeOr(url.password));
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)((0,_util_text_js__WEBPACK_IMPORTED_MODULE_3__/* .percentDecoded */ .o)(url.password));
     }
     const shown = new URL(url.href);
     if (shown.password)
@@ -1163,14 +1169,6 @@ function parseAdminUrl(provider, text) {
     return { url, redacted };
 }
 // The driver takes a % that starts no escape literally, so must we.
-function decodeOr(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
-}
 function splitList(text) {
     return text
         .split(/[,\n]/)
@@ -1380,6 +1378,28 @@ function isNetworkError(err) {
     if (Array.isArray(e.errors) && e.errors.some(isNetworkError))
         return true;
     return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
+}
+
+
+/***/ }),
+
+/***/ 9997:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   o: () => (/* binding */ percentDecoded)
+/* harmony export */ });
+/**
+ * Percent-decodes URL text, or keeps it as written when it is not valid percent-encoding
+ * (a password such as `50%off`, which the drivers accept as it stands).
+ */
+function percentDecoded(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
 }
 
 

@@ -1,7 +1,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 947:
+/***/ 7675:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -9,8 +9,6 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 __nccwpck_require__.d(__webpack_exports__, {
   s: () => (/* binding */ issue)
 });
-
-// UNUSED EXPORTS: maskAll
 
 // EXTERNAL MODULE: ./node_modules/jose/dist/webapi/util/decode_jwt.js + 4 modules
 var decode_jwt = __nccwpck_require__(9937);
@@ -108,14 +106,7 @@ function newUserRequest(options) {
 
 // EXTERNAL MODULE: ./src/settings.ts
 var src_settings = __nccwpck_require__(8750);
-// EXTERNAL MODULE: ./src/util/duration.ts
-var duration = __nccwpck_require__(6518);
-;// CONCATENATED MODULE: ./src/issue.ts
-
-
-
-
-
+;// CONCATENATED MODULE: ./src/platform/secrets.ts
 
 
 /** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
@@ -128,6 +119,34 @@ function maskAll(platform, secret) {
         (0,errors/* registerSecret */.cl)(form);
     }
 }
+/**
+ * A fresh OIDC token for each request to a broker or STS, masked before use; `first`, a token
+ * already in hand, serves the first request.
+ */
+function freshTokens(platform, audience, first) {
+    let unused = first;
+    return async () => {
+        const token = unused ?? (await getIdToken(platform.tokens, audience, true)).token;
+        unused = undefined;
+        maskAll(platform, token);
+        return token;
+    };
+}
+
+// EXTERNAL MODULE: ./src/util/duration.ts
+var duration = __nccwpck_require__(6518);
+// EXTERNAL MODULE: ./src/util/text.ts
+var util_text = __nccwpck_require__(9997);
+;// CONCATENATED MODULE: ./src/issue.ts
+
+
+
+
+
+
+
+
+
 /**
  * Hands a credential to the job, after its secrets were masked: state first (so the post step
  * can clean up whatever follows), then outputs, variables, the log line and the summary.
@@ -161,7 +180,7 @@ async function issueDatabaseUser(settings, platform, providerFor) {
     // GitHub masks secrets.* itself, but an admin URL assembled in the workflow may not be.
     const adminPassword = settings.adminUrl.url.password;
     if (adminPassword)
-        maskAll(platform, decodeURIComponentSafe(adminPassword));
+        maskAll(platform, (0,util_text/* percentDecoded */.o)(adminPassword));
     // Direct mode needs no token; when the job has one, its claims make a better audit marker.
     // The provider's driver loads while the token request is on the wire.
     const [token, provider] = await Promise.all([
@@ -221,14 +240,6 @@ async function issueDatabaseUser(settings, platform, providerFor) {
         });
         throw err;
     }
-}
-/** Fetches a fresh OIDC token for each request to a broker or STS, masked before use. */
-function freshTokens(platform, audience) {
-    return async () => {
-        const { token } = (await getIdToken(platform.tokens, audience, true));
-        maskAll(platform, token);
-        return token;
-    };
 }
 /**
  * Sends the job's OIDC token to a broker, which checks it against the profile and creates the
@@ -299,14 +310,7 @@ async function issueAwsSession(settings, platform) {
     if (settings.ttlSeconds < STS_MIN_SECONDS) {
         platform.notice(`ttl ${(0,duration/* formatDuration */.a)(settings.ttlSeconds)} is shorter than STS allows; the session lasts ${(0,duration/* formatDuration */.a)(STS_MIN_SECONDS)}`);
     }
-    let unused = first.token;
-    const session = await assumeRole(settings, sessionName, async () => {
-        // The first attempt uses the token already in hand; every retry asks for a fresh one.
-        const token = unused ?? (await getIdToken(platform.tokens, settings.audience, true)).token;
-        unused = undefined;
-        maskAll(platform, token);
-        return token;
-    });
+    const session = await assumeRole(settings, sessionName, freshTokens(platform, settings.audience, first.token));
     for (const secret of [session.accessKeyId, session.secretAccessKey, session.sessionToken])
         maskAll(platform, secret);
     if (settings.maskAccountId)
@@ -343,14 +347,6 @@ async function issueAwsSession(settings, platform) {
     });
     return undefined;
 }
-function decodeURIComponentSafe(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
-}
 
 
 /***/ }),
@@ -359,7 +355,7 @@ function decodeURIComponentSafe(text) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _issue_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(947);
+/* harmony import */ var _issue_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7675);
 /* harmony import */ var _platform_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7307);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8750);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(17);
@@ -650,6 +646,8 @@ function credentialFor(provider, login) {
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(17);
 /* harmony import */ var _util_duration_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6518);
 /* harmony import */ var _util_names_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5888);
+/* harmony import */ var _util_text_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9997);
+
 
 
 
@@ -695,7 +693,7 @@ function readSettings(get) {
     if (provider === 'aws')
         return { ...common, ...readAws(get) };
     const target = readTarget(get, provider);
-    const database = get('database') || decodeOr(target.adminUrl.url.pathname.slice(1));
+    const database = get('database') || (0,_util_text_js__WEBPACK_IMPORTED_MODULE_3__/* .percentDecoded */ .o)(target.adminUrl.url.pathname.slice(1));
     if (!database)
         throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz('database is not set and the admin-url names none');
     checkSqlName('database', database);
@@ -830,7 +828,7 @@ function parseAdminUrl(provider, text) {
     }
     if (url.password) {
         (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(url.password); // as written, e.g. "a&b%40c"
-        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)(decodeOr(url.password));
+        (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .registerSecret */ .cl)((0,_util_text_js__WEBPACK_IMPORTED_MODULE_3__/* .percentDecoded */ .o)(url.password));
     }
     const shown = new URL(url.href);
     if (shown.password)
@@ -859,14 +857,6 @@ function parseAdminUrl(provider, text) {
     return { url, redacted };
 }
 // The driver takes a % that starts no escape literally, so must we.
-function decodeOr(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
-}
 function splitList(text) {
     return text
         .split(/[,\n]/)
@@ -1076,6 +1066,28 @@ function isNetworkError(err) {
     if (Array.isArray(e.errors) && e.errors.some(isNetworkError))
         return true;
     return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
+}
+
+
+/***/ }),
+
+/***/ 9997:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   o: () => (/* binding */ percentDecoded)
+/* harmony export */ });
+/**
+ * Percent-decodes URL text, or keeps it as written when it is not valid percent-encoding
+ * (a password such as `50%off`, which the drivers accept as it stands).
+ */
+function percentDecoded(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
 }
 
 

@@ -202,7 +202,7 @@ function githubPlatform(env = process.env) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _platform_github_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5436);
-/* harmony import */ var _revoke_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3955);
+/* harmony import */ var _revoke_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3353);
 
 
 await (0,_revoke_js__WEBPACK_IMPORTED_MODULE_1__/* .revokeAtJobEnd */ .QO)((0,_platform_github_js__WEBPACK_IMPORTED_MODULE_0__/* .githubPlatform */ .Z)());
@@ -212,7 +212,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3955:
+/***/ 3353:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -289,7 +289,10 @@ function makePassword() {
     return randomBytes(32).toString('base64url');
 }
 
+// EXTERNAL MODULE: ./src/util/text.ts
+var util_text = __nccwpck_require__(9997);
 ;// CONCATENATED MODULE: ./src/settings.ts
+
 
 
 
@@ -335,7 +338,7 @@ function readSettings(get) {
     if (provider === 'aws')
         return { ...common, ...readAws(get) };
     const target = readTarget(get, provider);
-    const database = get('database') || decodeOr(target.adminUrl.url.pathname.slice(1));
+    const database = get('database') || percentDecoded(target.adminUrl.url.pathname.slice(1));
     if (!database)
         throw new InputError('database is not set and the admin-url names none');
     checkSqlName('database', database);
@@ -470,7 +473,7 @@ function parseAdminUrl(provider, text) {
     }
     if (url.password) {
         (0,errors/* registerSecret */.cl)(url.password); // as written, e.g. "a&b%40c"
-        (0,errors/* registerSecret */.cl)(decodeOr(url.password));
+        (0,errors/* registerSecret */.cl)((0,util_text/* percentDecoded */.o)(url.password));
     }
     const shown = new URL(url.href);
     if (shown.password)
@@ -499,14 +502,6 @@ function parseAdminUrl(provider, text) {
     return { url, redacted };
 }
 // The driver takes a % that starts no escape literally, so must we.
-function decodeOr(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
-}
 function splitList(text) {
     return text
         .split(/[,\n]/)
@@ -900,6 +895,33 @@ async function getIdToken(source, audience, required, retryOptions = {}) {
     return { token, claims: decodeJwt(token) };
 }
 
+;// CONCATENATED MODULE: ./src/platform/secrets.ts
+
+
+/** Registers a secret in every form it can appear in: raw, URL-encoded, and each of its lines. */
+function maskAll(platform, secret) {
+    const forms = new Set([secret, encodeURIComponent(secret), ...secret.split(/\r?\n/)]);
+    for (const form of forms) {
+        if (!form.trim())
+            continue;
+        platform.mask(form);
+        (0,errors/* registerSecret */.cl)(form);
+    }
+}
+/**
+ * A fresh OIDC token for each request to a broker or STS, masked before use; `first`, a token
+ * already in hand, serves the first request.
+ */
+function freshTokens(platform, audience, first) {
+    let unused = first;
+    return async () => {
+        const token = unused ?? (await getIdToken(platform.tokens, audience, true)).token;
+        unused = undefined;
+        maskAll(platform, token);
+        return token;
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/revoke.ts
 
 
@@ -929,11 +951,7 @@ async function revoke(state, platform, providerFor = load_loadProvider) {
 async function revokeViaBroker(state, broker, platform) {
     const { revokeLease } = await __nccwpck_require__.e(/* import() */ 198).then(__nccwpck_require__.bind(__nccwpck_require__, 9198));
     const audience = platform.input('audience') || broker;
-    await revokeLease(broker, state.leaseId, async () => {
-        const { token } = (await getIdToken(platform.tokens, audience, true));
-        platform.mask(token);
-        return token;
-    });
+    await revokeLease(broker, state.leaseId, freshTokens(platform, audience));
     platform.info(`Revoked ${state.provider} user ${state.username} through ${state.target}`);
     await platform.summaryNote(`User ${state.username} revoked at ${new Date().toISOString()}.`);
     return 'revoked';
@@ -1090,6 +1108,28 @@ function isNetworkError(err) {
     if (Array.isArray(e.errors) && e.errors.some(isNetworkError))
         return true;
     return typeof e.message === 'string' && /timeout|terminated unexpectedly/i.test(e.message);
+}
+
+
+/***/ }),
+
+/***/ 9997:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   o: () => (/* binding */ percentDecoded)
+/* harmony export */ });
+/**
+ * Percent-decodes URL text, or keeps it as written when it is not valid percent-encoding
+ * (a password such as `50%off`, which the drivers accept as it stands).
+ */
+function percentDecoded(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
 }
 
 

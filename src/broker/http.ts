@@ -74,12 +74,3 @@ export function send(res: ServerResponse, status: number, body: unknown): void {
     .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
     .end(JSON.stringify(body));
 }
-
-/** Decodes a path segment, keeping it as sent when it is not valid percent-encoding. */
-export function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}

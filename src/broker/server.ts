@@ -17,7 +17,8 @@ import { isNetworkError } from '../util/retry.js';
 import { auditLog } from './audit.js';
 import type { BrokerConfig, BrokerProfile } from './config.js';
 import { claimMismatch } from './policy.js';
-import { HttpError, limiter, readJson, safeDecode, send } from './http.js';
+import { HttpError, limiter, readJson, send } from './http.js';
+import { percentDecoded } from '../util/text.js';
 
 /** A running broker. */
 export interface Broker {
@@ -96,7 +97,7 @@ export async function startBroker(config: BrokerConfig): Promise<Broker> {
       run,
       ttlSeconds: ttl,
       roles: profile.roles,
-      database: profile.database ?? decodeURIComponent(target.adminUrl.url.pathname.slice(1))
+      database: profile.database ?? percentDecoded(target.adminUrl.url.pathname.slice(1))
     });
     const { username, password, expiresAt } = request;
     let credential;
@@ -192,7 +193,7 @@ export async function startBroker(config: BrokerConfig): Promise<Broker> {
     if (req.method === 'GET' && path === '/healthz')
       work = Promise.resolve(send(res, 200, { status: 'ok' }));
     else if (req.method === 'POST' && path === '/v1/credentials') work = create(req, res);
-    else if (req.method === 'DELETE' && lease) work = remove(req, res, safeDecode(lease[1]!));
+    else if (req.method === 'DELETE' && lease) work = remove(req, res, percentDecoded(lease[1]!));
     else work = Promise.reject(new HttpError(404, 'not_found', 'no such route'));
     work.catch((err: unknown) => {
       const failure =

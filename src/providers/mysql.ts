@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import type { AdminUrl } from '../settings.js';
 import { errorMessage, InputError, withContext } from '../util/errors.js';
 import { isNetworkError, retry } from '../util/retry.js';
+import { percentDecoded } from '../util/text.js';
 import { credentialFor } from './credential.js';
 import {
   type CredentialProvider,
@@ -48,8 +49,8 @@ export function mysqlProvider(
         mysql.createConnection({
           host,
           port,
-          user: decodeURIComponent(admin.url.username),
-          password: decodeURIComponent(admin.url.password),
+          user: percentDecoded(admin.url.username),
+          password: percentDecoded(admin.url.password),
           connectTimeout: connectTimeoutMs,
           // Several of our own statements go in one round trip; every value in them is escaped.
           multipleStatements: true,
